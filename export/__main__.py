@@ -1,0 +1,128 @@
+"""Export the best checkpoint to one verified ONNX file (and optionally an INT8 copy).
+
+    python -m export                                  # best.ckpt of the latest run under logs/
+    python -m export --ckpt logs/mnist/version_3/checkpoints/best.ckpt --out artifacts/mnist.onnx
+    python -m export --int8                           # also artifacts/mnist.int8.onnx
+
+Writes PATH.onnx and the sidecar PATH.json (metadata and verification figures), and with --int8
+PATH.int8.onnx. Nothing is written at --out unless every check passed: onnx.checker, no
+training-mode ops, and onnxruntime (optimised and unoptimised) agreeing with PyTorch on all
+10,000 test images. Then copy PATH.onnx and export/predict.py to the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from export.quantize import CALIBRATION_IMAGES, quantize
+from export.onnx_export import OPSET, CheckpointError, export_onnx, load_checkpoint, set_metadata, sha256
+from export.verify import VerificationError, check_graph, torch_logits, verify_fp32, verify_int8
+from src.data import DataError, MNISTDataModule
+
+MAX_INT8_DROP = 0.001  # 0.10 percentage points of test accuracy
+
+
+def latest_best_checkpoint(logs: Path) -> Path:
+    candidates = sorted(logs.glob("**/checkpoints/best.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise CheckpointError(f"no best.ckpt under {logs}/: train first (`python -m src.train fit`) or pass --ckpt PATH")
+    return candidates[-1]
+
+
+def as_unit_floats(images) -> np.ndarray:
+    return (images.numpy()[:, None].astype(np.float32) / 255.0)  # uint8 (N, 28, 28) -> (N, 1, 28, 28) in [0, 1]
+
+
+def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
+    """Export, verify, and only then move the files into place. Returns the sidecar's content."""
+    start = time.monotonic()
+    model, info = load_checkpoint(ckpt)
+    dm = MNISTDataModule(data_dir=data_dir, download=False)
+    dm.setup("test")
+    test_images, labels = as_unit_floats(dm.test_set.images), dm.test_set.labels.numpy()
+    val = f", val {info['val_acc']:.2%}" if info["val_acc"] is not None else ""
+    log(f"checkpoint   {ckpt} (epoch {info['epoch']}{val})")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = {k: out.with_name(f".{out.stem}.{os.getpid()}.{k}") for k in ("onnx", "int8.onnx", "json")}
+    try:
+        proto = export_onnx(model, tmp["onnx"])
+        check_graph(proto, OPSET)
+        reference = torch_logits(model, test_images)
+        fp32 = verify_fp32(str(tmp["onnx"]), reference, test_images, labels)
+        info["test_acc"] = float((reference.argmax(1) == labels).mean())
+        info["verification"] = fp32
+        set_metadata(proto, info)
+        onnx.save(proto, str(tmp["onnx"]))
+        sidecar = {**info, "opset": OPSET, "file": out.name, "bytes": tmp["onnx"].stat().st_size,
+                   "sha256": sha256(tmp["onnx"])}
+        if int8:
+            dm.setup("fit")  # calibrate on training images, never on test images
+            calibration = as_unit_floats(dm.train_set.images[:CALIBRATION_IMAGES])
+            quantize(tmp["onnx"], tmp["int8.onnx"], calibration)
+            int8_proto = onnx.load(str(tmp["int8.onnx"]))
+            check_graph(int8_proto, OPSET)
+            int8_info = {
+                "quantization": f"static QDQ, per-channel int8 weights, uint8 activations, "
+                f"calibrated on {CALIBRATION_IMAGES} training images (never test images)",
+                "verification": verify_int8(str(tmp["int8.onnx"]), reference, test_images, labels, MAX_INT8_DROP),
+            }
+            set_metadata(int8_proto, {**info, **int8_info})
+            onnx.save(int8_proto, str(tmp["int8.onnx"]))
+            sidecar["int8"] = {"file": out.with_suffix(".int8.onnx").name, "bytes": tmp["int8.onnx"].stat().st_size,
+                               "sha256": sha256(tmp["int8.onnx"]), **int8_info}
+        tmp["json"].write_text(json.dumps(sidecar, indent=2) + "\n")
+        # Every check passed: move the files into place, the sidecar last.
+        if int8:
+            os.replace(tmp["int8.onnx"], out.with_suffix(".int8.onnx"))
+        os.replace(tmp["onnx"], out)
+        os.replace(tmp["json"], out.with_suffix(".json"))
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+
+    opt, unopt = fp32["optimized"], fp32["unoptimized"]
+    log(f"exported     {out}  ({sidecar['bytes'] / 1024:.0f} KiB, opset {OPSET}, dynamic batch, input 'image' in [0, 1])")
+    log(f"verified     onnxruntime = PyTorch on all {fp32['images']:,} test images (same digit every time); "
+        f"max |logit diff| {opt['max_abs_logit_diff']:.1e} optimised, {unopt['max_abs_logit_diff']:.1e} unoptimised; "
+        f"batches of {' and '.join(map(str, fp32['odd_batches']))} run")
+    log(f"accuracy     {info['test_acc']:.2%} on the test set")
+    if int8:
+        q = sidecar["int8"]
+        v = q["verification"]["optimized"]
+        log(f"int8         {out.with_suffix('.int8.onnx')}  ({q['bytes'] / 1024:.0f} KiB, "
+            f"{q['bytes'] / sidecar['bytes']:.2f}x the fp32 size), accuracy {v['accuracy']:.2%} "
+            f"({-100 * v['accuracy_drop']:+.2f} points), same digit as fp32 on {v['agreement_with_fp32']:.2%}")
+    log(f"sidecar      {out.with_suffix('.json')}  ({time.monotonic() - start:.1f} s)")
+    return sidecar
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ckpt", type=Path, help="checkpoint to export (default: best.ckpt of the latest run under --logs)")
+    parser.add_argument("--out", type=Path, default=Path("artifacts/mnist.onnx"), help="ONNX file to write (default: %(default)s)")
+    parser.add_argument("--int8", action="store_true", help="also write OUT.int8.onnx, statically quantized")
+    parser.add_argument("--logs", type=Path, default=Path("logs"), help="where to look for runs (default: %(default)s)")
+    parser.add_argument("--data-dir", default="data/mnist", help="MNIST files for verification (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.out.suffix != ".onnx":
+        parser.error(f"--out {args.out}: the file name must end in .onnx")
+    try:
+        ckpt = args.ckpt or latest_best_checkpoint(args.logs)
+        export(ckpt, args.out, args.int8, args.data_dir)
+    except (CheckpointError, VerificationError, DataError) as e:
+        print(f"error: {e}; nothing was written to {args.out}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Checkpoint -> one self-contained ONNX file with its input contract in the metadata.
+
+The exported graph takes what a camera pipeline has, not what training used: `image`, float32
+(batch, 1, 28, 28) pixel values in [0, 1], light digit on dark background (MNIST's polarity).
+The normalisation is inside the graph; it returns `logits` and `probs` (softmax), both (batch, 10).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from src.data import MEAN, STD
+from src.model import Net
+from src.module import MNISTClassifier
+
+OPSET = 18  # the lowest the torch.export-based exporter emits; onnxruntime >= 1.14 runs it
+LABELS = [str(d) for d in range(10)]
+INPUT = {"name": "image", "shape": ["batch", 1, 28, 28], "dtype": "float32", "range": [0.0, 1.0]}
+# How MNIST itself was made, and what export/predict.py does to any photo or scan before inference.
+PREPROCESSING = {
+    "polarity": "light digit on dark background (predict.py inverts dark-on-light inputs)",
+    "crop": "bounding box of the digit",
+    "fit": 20,  # the digit's longer side is scaled to 20 px, keeping its aspect ratio
+    "canvas": 28,  # ... and placed on a 28x28 canvas
+    "center": "mass",  # with its centre of mass at the canvas centre
+    "scale": "pixel / 255 for 8-bit images, so values lie in [0, 1]",
+}
+
+
+class CheckpointError(Exception):
+    """A checkpoint the user pointed at cannot be used; the message says why in one line."""
+
+
+class Deployable(nn.Module):
+    """The bare trained net plus what deployment needs: [0, 1] input scaling and softmax."""
+
+    def __init__(self, net: Net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net((image - MEAN) / STD)  # (B, 1, 28, 28) in [0, 1] -> (B, 10)
+        return logits, logits.softmax(dim=1)
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | Path) -> tuple[Deployable, dict]:
+    """The weights to ship (the moving average when trained with one), in eval mode, and facts about them."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found: pass --ckpt PATH, or train one with `python -m src.train fit`")
+    try:
+        # weights_only: a checkpoint is data, never code to run (it holds primitives and tensors only).
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        # LightningCLI adds private keys such as `_instantiator`; the model's own are the rest.
+        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+        state = ckpt["state_dict"]
+        module = MNISTClassifier(**hparams)
+        module.load_state_dict(state)
+    except Exception as e:  # truncated zip, pickle of foreign objects, another model's weights, ...
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path} is not a usable checkpoint of this project's model ({reason}): "
+                              "pass the best.ckpt or last.ckpt that `python -m src.train fit` wrote") from None
+    net = module.eval_net.eval().to(memory_format=torch.contiguous_format)
+    callback = next((v for k, v in ckpt.get("callbacks", {}).items() if k.startswith("ModelCheckpoint")), {})
+    score = callback.get("best_model_score")
+    info = {
+        "checkpoint": str(path),
+        "checkpoint_sha256": sha256(path),
+        "epoch": ckpt.get("epoch"),
+        "hyperparameters": {k: list(v) if isinstance(v, tuple) else v for k, v in hparams.items()},
+        "val_acc": float(score) if score is not None and path.name != "last.ckpt" else None,
+    }
+    return Deployable(net).eval(), info
+
+
+def export_onnx(model: Deployable, path: str | Path) -> onnx.ModelProto:
+    """Write `model` to `path` as one ONNX file (no external data) with a dynamic batch axis."""
+    example = torch.rand(2, 1, 28, 28)
+    with warnings.catch_warnings(), _quiet_exporter():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=["image"],
+            output_names=["logits", "probs"],
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,  # one file to copy to the device
+            dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
+            optimize=True,
+            verbose=False,
+        )
+    proto = onnx.load(str(path))
+    # torch records a stack trace and source names per node: debugging aids, 10% of a small file.
+    for item in [*proto.graph.node, *proto.graph.input, *proto.graph.output, *proto.graph.value_info, *proto.graph.initializer]:
+        del item.metadata_props[:]
+        item.doc_string = ""
+    # Name the batch axis of every input and output the same way.
+    for value in [*proto.graph.input, *proto.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    return proto
+
+
+def set_metadata(proto: onnx.ModelProto, info: dict) -> None:
+    """Store the input contract and the provenance in metadata_props (values are strings: JSON)."""
+    props = {
+        "labels": LABELS,
+        "input": INPUT,
+        "preprocessing": PREPROCESSING,
+        "opset": OPSET,
+        **{k: v for k, v in info.items() if k != "checkpoint"},
+        "source_checkpoint": Path(info["checkpoint"]).name,
+    }
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    proto.producer_name = "mnist-lightning"
+    proto.doc_string = "MNIST digit classifier: image (batch, 1, 28, 28) in [0, 1] -> logits, probs (batch, 10)"
+
+
+def read_metadata(path_or_proto) -> dict:
+    proto = onnx.load(str(path_or_proto), load_external_data=False) if not isinstance(path_or_proto, onnx.ModelProto) else path_or_proto
+    return {p.key: json.loads(p.value) for p in proto.metadata_props}
+
+
+class _quiet_exporter:
+    """The dynamo exporter logs its progress at INFO/WARNING level; a user only needs our summary."""
+
+    def __enter__(self):
+        self.level = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+
+    def __exit__(self, *exc):
+        logging.disable(self.level)

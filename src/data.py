@@ -1,0 +1,240 @@
+"""MNIST as verified, in-memory uint8 tensors, served a whole batch at a time.
+
+The four official IDX files live in `data/mnist/` (gzip-compressed, checked by the SHA-256 of their
+decompressed content). Each split is held in memory as one uint8 tensor; a batch is a single
+tensor gather (`__getitems__`), and the float conversion, augmentation and normalisation run on
+the whole batch on the training device (`on_after_batch_transfer`). No per-image Python, no PIL.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeFloat, PositiveInt
+from torch.utils.data import DataLoader, Dataset
+
+from src.checkpoints import primitives
+
+# Mean and std of the 60k training pixels scaled to [0, 1]; the exported ONNX graph applies the same.
+MEAN, STD = 0.1307, 0.3081
+
+# name -> (SHA-256 of the decompressed file, IDX magic, number of items). Digests as published
+# next to the official mirrors; magic 2049 = labels (idx1), 2051 = 28x28 images (idx3).
+FILES = {
+    "train-images-idx3-ubyte": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 2051, 60000),
+    "train-labels-idx1-ubyte": ("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 2049, 60000),
+    "t10k-images-idx3-ubyte": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 2051, 10000),
+    "t10k-labels-idx1-ubyte": ("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 2049, 10000),
+}
+# The mirrors torchvision downloads from, in its order.
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+
+
+class DataError(Exception):
+    """A data problem the user can fix; the message is one line that says how."""
+
+
+def _fix_hint(path: Path) -> str:
+    return f"restore it (`git checkout -- {path}`) or delete it so the next run downloads it again"
+
+
+def read_idx(data_dir: str | Path, name: str) -> torch.Tensor:
+    """Read and verify one IDX file (`name.gz` or raw `name`) -> uint8 (N, 28, 28) or (N,)."""
+    data_dir = Path(data_dir)
+    sha, magic, count = FILES[name]
+    gz, raw = data_dir / f"{name}.gz", data_dir / name
+    path = gz if gz.exists() else raw
+    if not path.exists():
+        raise DataError(f"{gz} not found: run from the repository root or set --data.data_dir to the folder holding the MNIST files")
+    try:
+        blob = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{path} is truncated or not gzip ({e}): {_fix_hint(path)}") from None
+    dims = 3 if magic == 2051 else 1
+    header = 4 + 4 * dims
+    if len(blob) < header or int.from_bytes(blob[:4], "big") != magic:
+        raise DataError(f"{path} is not an IDX file of MNIST {'images' if dims == 3 else 'labels'}: {_fix_hint(path)}")
+    shape = tuple(int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    expected = (count, 28, 28)[:dims]
+    if shape != expected:
+        raise DataError(f"{path} holds shape {shape}, expected {expected}: {_fix_hint(path)}")
+    if len(blob) != header + math.prod(shape):
+        raise DataError(f"{path} is truncated ({len(blob) - header} of {math.prod(shape)} data bytes): {_fix_hint(path)}")
+    if hashlib.sha256(blob).hexdigest() != sha:
+        raise DataError(f"{path} is corrupted (SHA-256 of its content differs from the official file): {_fix_hint(path)}")
+    return torch.frombuffer(bytearray(blob[header:]), dtype=torch.uint8).reshape(shape)
+
+
+def load_mnist(data_dir: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 60k training or 10k test split: images uint8 (N, 28, 28), labels int64 (N,)."""
+    prefix = "train" if train else "t10k"
+    images = read_idx(data_dir, f"{prefix}-images-idx3-ubyte")
+    labels = read_idx(data_dir, f"{prefix}-labels-idx1-ubyte").long()
+    if labels.max() > 9:
+        raise DataError(f"{Path(data_dir) / prefix}-labels-idx1-ubyte holds labels above 9: restore the official file")
+    return images, labels
+
+
+def missing_files(data_dir: str | Path) -> list[str]:
+    data_dir = Path(data_dir)
+    return [n for n in FILES if not (data_dir / f"{n}.gz").exists() and not (data_dir / n).exists()]
+
+
+def download(data_dir: str | Path) -> None:
+    """Fetch the missing files from the official mirrors; keep only ones whose content verifies."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in missing_files(data_dir):
+        target, errors = data_dir / f"{name}.gz", []
+        for mirror in MIRRORS:
+            try:
+                with urllib.request.urlopen(mirror + name + ".gz", timeout=30) as response:
+                    blob = response.read()
+            except (urllib.error.URLError, OSError) as e:
+                errors.append(f"{mirror}: {getattr(e, 'reason', e)}")
+                continue
+            partial = target.with_suffix(".gz.part")
+            partial.write_bytes(blob)
+            partial.replace(target)
+            try:
+                read_idx(data_dir, name)
+                break
+            except DataError as e:
+                target.unlink()
+                errors.append(f"{mirror}: {e}")
+        else:
+            raise DataError(
+                f"could not download {name}.gz into {data_dir} ({'; '.join(errors)}): "
+                "copy the four MNIST .gz files there by hand, or check the network"
+            )
+
+
+def random_affine(x: torch.Tensor, rotate_deg: float, scale: float, shift_px: float) -> torch.Tensor:
+    """Independently rotate, scale and shift each image of a (B, 1, H, W) batch with background 0."""
+    b, _, h, _ = x.shape
+    u = torch.rand(b, 4, device=x.device) * 2 - 1  # uniform in [-1, 1]
+    angle = u[:, 0] * math.radians(rotate_deg)
+    zoom = 1 + u[:, 1] * scale
+    shift = u[:, 2:] * (2 * shift_px / h)  # affine_grid spans [-1, 1] over the image: 2/h per pixel
+    cos, sin = angle.cos() / zoom, angle.sin() / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class InMemoryMNIST(Dataset):
+    """uint8 images (N, 28, 28) and int64 labels (N,) indexed a batch at a time."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[i], self.labels[i]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        # DataLoader hands the whole batch of sampler indices here (DistributedSampler's too).
+        i = torch.as_tensor(indices)
+        return self.images[i], self.labels[i]
+
+
+def _batch_is_ready(batch):
+    # __getitems__ already returns the stacked batch; default_collate would re-split it.
+    return batch
+
+
+class MNISTDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        data_dir: str = "data/mnist",
+        batch_size: PositiveInt = 256,
+        eval_batch_size: PositiveInt = 1000,
+        val_size: PositiveInt = 5000,
+        split_seed: int = 0,
+        augment: bool = True,
+        rotate_deg: NonNegativeFloat = 10.0,
+        scale: NonNegativeFloat = 0.1,
+        shift_px: NonNegativeFloat = 2.0,
+        download: bool = True,
+    ):
+        """
+        Args:
+            data_dir: folder holding the four IDX files (.gz or raw); missing files are downloaded there.
+            batch_size: training batch per device (the effective batch is this times the number of devices).
+            eval_batch_size: batch for validation, test and predict (no gradients, so larger is faster).
+            val_size: images held out of the 60k training set for validation; the same ones on every run.
+            split_seed: seed of that train/val split, independent of the training seed.
+            augment: random affine per training image; never applied to val/test/predict.
+            rotate_deg: maximum rotation, degrees.
+            scale: maximum relative zoom, e.g. 0.1 = 90%..110%.
+            shift_px: maximum shift along each axis, pixels.
+            download: fetch missing files from the official mirrors.
+        """
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.hparams.update(primitives(self.hparams))
+        self.data_dir = data_dir
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_size, self.split_seed = val_size, split_seed
+        self.augment, self.rotate_deg, self.scale, self.shift_px = augment, rotate_deg, scale, shift_px
+        self.download = download
+        self.train_set = self.val_set = self.test_set = None
+
+    def prepare_data(self) -> None:  # once per node, before setup()
+        if self.download and missing_files(self.data_dir):
+            download(self.data_dir)
+
+    def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate") and self.train_set is None:
+            images, labels = load_mnist(self.data_dir, train=True)
+            if not 0 < self.val_size < len(labels):
+                raise DataError(f"--data.val_size {self.val_size} must lie between 1 and {len(labels) - 1}")
+            # A fixed permutation: every run and every DDP rank holds out the same validation images.
+            order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
+            train, val = order[: -self.val_size], order[-self.val_size :]
+            self.train_set = InMemoryMNIST(images[train], labels[train])
+            self.val_set = InMemoryMNIST(images[val], labels[val])
+        if stage in ("test", "predict") and self.test_set is None:
+            self.test_set = InMemoryMNIST(*load_mnist(self.data_dir, train=False))
+
+    def _loader(self, dataset: InMemoryMNIST, train: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            drop_last=train,  # no tiny last batch to upset BatchNorm statistics
+            collate_fn=_batch_is_ready,
+            num_workers=0,  # a batch is one in-memory gather: worker processes would only add IPC
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if not isinstance(batch, (tuple, list)):
+            return batch  # the model summary's example_input_array, already a float batch
+        images, labels = batch  # uint8 (B, 28, 28), int64 (B,)
+        x = images.unsqueeze(1).float().div_(255)  # (B, 1, 28, 28) in [0, 1]
+        if self.augment and self.trainer is not None and self.trainer.training:
+            x = random_affine(x, self.rotate_deg, self.scale, self.shift_px)
+        return (x - MEAN) / STD, labels

@@ -1,0 +1,159 @@
+"""Train, validate, test and predict from the command line (LightningCLI over configs/*.yaml).
+
+    python -m src.train fit                                   # the default recipe, configs/default.yaml
+    python -m src.train fit --config configs/fast.yaml        # a recipe, layered over default.yaml
+    python -m src.train fit --trainer.max_epochs 3 --data.batch_size 512
+    python -m src.train fit --print_config                    # the fully resolved config
+    python -m src.train fit --ckpt_path last                  # resume the latest run where it stopped
+    python -m src.train test --ckpt_path logs/mnist/version_0/checkpoints/best.ckpt
+    python -m src.train predict --ckpt_path logs/mnist/version_0/checkpoints/best.ckpt
+
+`fit` ends by testing the best checkpoint (by val/acc) on the official 10k test set and printing a
+summary. Each command writes a run directory logs/mnist/version_N with the TensorBoard events,
+config.yaml, environment.yaml and, for fit, checkpoints/{best,last}.ckpt; predict writes
+predictions.csv. Mistakes end in one `error:` line and a non-zero exit; add --debug for a traceback.
+"""
+
+import time
+
+_START = time.monotonic()  # wall time as the user sees it, imports included
+
+import errno
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from src.callbacks import PredictionCSV, RunRecord, SaveOnInterrupt, relative
+from src.checkpoints import CheckpointError, check_compatible, read_checkpoint, resume_arguments
+from src.data import DataError, MNISTDataModule
+from src.module import MNISTClassifier, NonFiniteLossError
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+# Batches are single in-memory gathers (src/data.py), so worker processes would only slow them down.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")  # inside Lightning, harmless
+warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")  # main() rewrites argv
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one `error:` line."""
+
+
+class OneLineErrors(LightningArgumentParser):
+    """Config mistakes (unknown key, wrong type) in one line instead of usage + multi-line detail."""
+
+    def error(self, message: str, ex: Exception | None = None):
+        if not self.exit_on_error:  # jsonargparse is probing internally and will handle it
+            return super().error(message, ex)
+        detail = " ".join(message.split())
+        sub = next((a for a in sys.argv[1:2] if a in SUBCOMMANDS), "fit")
+        sys.exit(f"error: {detail[:400]} (valid keys and types: python -m src.train {sub} --help)")
+
+
+class CLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        # Always attached, configured under these keys in the YAML (or --checkpoint.*, --step_checkpoint.*).
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ModelCheckpoint, "step_checkpoint")
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        ckpt_path = self.config_init[subcommand].get("ckpt_path")
+        if ckpt_path and ckpt_path not in ("best", "last", "hpc"):
+            check_compatible(ckpt_path, read_checkpoint(ckpt_path), self.model)
+        if self.trainer.logger is not None:
+            _check_writable(Path(self.trainer.logger.save_dir))
+        try:
+            super()._run_subcommand(subcommand)
+        except NonFiniteLossError as e:
+            last = Path(self.trainer.checkpoint_callback.dirpath or "") / "last.ckpt"
+            kept = f"the last good checkpoint is {relative(last)}" if last.is_file() else "no checkpoint was written"
+            raise UserError(f"{e}; training stopped and {kept}: lower --model.lr (now {self.model.hparams.lr}) "
+                            "or use --trainer.precision 32-true") from None
+        except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError too
+            if not _is_out_of_memory(e):
+                raise
+            training = self.trainer.training
+            key = "batch_size" if training else "eval_batch_size"
+            raise UserError(f"out of memory {'training' if training else 'evaluating'} with --data.{key} "
+                            f"{getattr(self.datamodule, key)} per device: lower --data.{key}") from None
+
+    def after_fit(self) -> None:
+        trainer, ckpt = self.trainer, self.trainer.checkpoint_callback
+        best = ckpt.best_model_path if ckpt is not None else ""
+        # Test the checkpoint that won on validation, not whatever the last epoch left in memory.
+        results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        test_acc = results[0]["test/acc"] if results else float("nan")
+        best_val = float(ckpt.best_model_score) if best and ckpt.best_model_score is not None else float("nan")
+        if trainer.logger is not None:
+            # The hparams tab: hyperparameters next to the metrics they produced.
+            hparams = {k: v for k, v in {**self.model.hparams, **self.datamodule.hparams}.items() if not k.startswith("_")}
+            hparams |= {k: getattr(trainer, k) for k in ("max_epochs", "world_size")}
+            hparams |= {"precision": trainer.precision, "seed": self.config.fit.get("seed_everything")}
+            trainer.logger.log_hyperparams(hparams, {"hp/test_acc": test_acc, "hp/best_val_acc": best_val})
+        if trainer.is_global_zero:
+            run_dir = trainer.log_dir
+            rows = [
+                ("test accuracy", f"{test_acc:.2%}  (official 10,000-image test set, best checkpoint)"),
+                ("best val accuracy", f"{best_val:.2%}"),
+                ("checkpoint", relative(best) if best else "none written (fast_dev_run or no validation)"),
+                ("run directory", relative(run_dir) if run_dir else "none (no logger)"),
+                ("wall time", _duration(time.monotonic() - _START)),
+            ]
+            if run_dir:
+                rows.append(("view it with", f"tensorboard --logdir {relative(Path(run_dir).parent.parent)}"))
+            width = max(len(k) for k, _ in rows)
+            print("\n".join(f"{k:<{width}}  {v}" for k, v in rows), flush=True)
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write the log directory {directory} ({e.strerror or e}): "
+                        "pass a writable one with --trainer.logger.init_args.save_dir DIR") from None
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e)
+
+
+def _duration(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def main(args: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        CLI(
+            MNISTClassifier,
+            MNISTDataModule,
+            parser_class=OneLineErrors,
+            parser_kwargs={cmd: {"default_config_files": [str(DEFAULT_CONFIG)]} for cmd in SUBCOMMANDS},
+            trainer_defaults={"callbacks": [PredictionCSV(), SaveOnInterrupt(), RunRecord()]},
+            save_config_kwargs={"overwrite": True},  # a resumed run rewrites the same config.yaml
+            auto_configure_optimizers=False,  # the module owns its optimiser and schedule
+            args=resume_arguments(args),
+        )
+    except (UserError, DataError, CheckpointError) as e:
+        if debug:
+            raise
+        sys.exit(f"error: {e}")
+    except OSError as e:
+        if debug or e.errno not in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        sys.exit(f"error: cannot write {e.filename or 'a file'} ({e.strerror}): free some space or choose another directory")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Shared fixtures: the repository paths and one tiny training run reused by the CLI and export tests."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data" / "mnist"
+# 100 steps of a small net on CPU: ~98% test accuracy in seconds, enough to check every output.
+TINY = [
+    "--trainer.accelerator", "cpu",
+    "--trainer.max_epochs", "1",
+    "--trainer.limit_train_batches", "100",
+    "--trainer.limit_val_batches", "2",
+    "--trainer.log_every_n_steps", "10",
+    "--model.channels", "[16, 32, 64]",
+    "--model.hidden", "32",
+    "--data.data_dir", str(DATA),
+]
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python -m src.train ...` the way a user does, in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.train", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> dict:
+    """`fit` on a small subset in a fresh directory; returns its paths and output."""
+    work = tmp_path_factory.mktemp("run")
+    proc = run_cli("fit", *TINY, cwd=work)
+    run_dir = work / "logs" / "mnist" / "version_0"
+    return {"work": work, "run_dir": run_dir, "best": run_dir / "checkpoints" / "best.ckpt",
+            "last": run_dir / "checkpoints" / "last.ckpt", "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_run, tmp_path_factory) -> dict:
+    """`python -m export --int8` of the tiny run's best checkpoint; returns the sidecar and paths."""
+    from export.__main__ import export
+
+    out = tmp_path_factory.mktemp("export") / "mnist.onnx"
+    lines = []
+    sidecar = export(tiny_run["best"], out, int8=True, data_dir=str(DATA), log=lines.append)
+    return {"onnx": out, "int8": out.with_suffix(".int8.onnx"), "json": out.with_suffix(".json"),
+            "sidecar": sidecar, "log": lines, "ckpt": tiny_run["best"]}
+
+
+@pytest.fixture(scope="session")
+def exported_model(exported) -> Path:
+    """A verified fp32 ONNX file of a small trained model (~98% accurate)."""
+    return exported["onnx"]

@@ -1,0 +1,123 @@
+"""Every mistake a user can make ends in one `error:` line, a non-zero exit, and no damage."""
+
+import pytest
+import torch
+
+import src.data
+import src.train
+from tests.conftest import REPO, TINY, run_cli
+
+
+def one_error_line(proc, *fragments):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), proc.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in last, last
+    return last
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--model.chanels", "[8]"], ["model.chanels", "--help"]),
+    (["--model.lr", "fast"], ["model.lr", "float"]),
+    (["--trainer.max_epochs", "1.5"], ["trainer.max_epochs"]),
+    (["--data.batch_size", "0"], ["data.batch_size"]),
+])
+def test_bad_config_values(args, fragments):
+    one_error_line(run_cli("fit", *args, cwd=REPO, check=False), *fragments)
+
+
+def test_unknown_key_in_config_file(tmp_path):
+    (tmp_path / "typo.yaml").write_text("model:\n  chanels: [8, 16, 32]\n")
+    one_error_line(run_cli("fit", "--config", str(tmp_path / "typo.yaml"), cwd=REPO, check=False), "model.chanels")
+
+
+@pytest.fixture
+def bad_checkpoints(tmp_path, tiny_run):
+    good = tiny_run["best"]
+    (tmp_path / "text.ckpt").write_text("not a checkpoint")
+    (tmp_path / "truncated.ckpt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": torch.nn.Linear(2, 2)}, tmp_path / "pickled.ckpt")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name,fragment", [
+    ("missing.ckpt", "not found"),
+    ("text.ckpt", "truncated or corrupted"),
+    ("truncated.ckpt", "truncated or corrupted"),
+    ("empty.ckpt", "empty"),
+    ("pickled.ckpt", "refused for safety"),
+])
+def test_unusable_checkpoint(bad_checkpoints, name, fragment):
+    proc = run_cli("test", *TINY, "--ckpt_path", str(bad_checkpoints / name), cwd=bad_checkpoints, check=False)
+    one_error_line(proc, name, fragment)
+    assert not (bad_checkpoints / "logs").exists()  # nothing written
+
+
+def test_checkpoint_of_another_model(tiny_run):
+    # The tiny run's checkpoint under the default config's larger model: the shapes differ.
+    proc = run_cli("fit", "--ckpt_path", str(tiny_run["best"]), cwd=tiny_run["work"], check=False)
+    one_error_line(proc, "another model", "channels=[16, 32, 64]", "--config")
+    mtime = tiny_run["best"].stat().st_mtime
+    proc = run_cli("test", "--ckpt_path", str(tiny_run["best"]), cwd=tiny_run["work"], check=False)
+    one_error_line(proc, "another model")
+    assert tiny_run["best"].stat().st_mtime == mtime
+
+
+def test_log_directory_not_writable(tmp_path):
+    (tmp_path / "file").write_text("a file where a directory should be")
+    proc = run_cli("fit", *TINY, "--trainer.logger.init_args.save_dir", str(tmp_path / "file" / "logs"),
+                   cwd=tmp_path, check=False)
+    one_error_line(proc, "cannot write the log directory", "--trainer.logger.init_args.save_dir")
+
+
+def test_nothing_to_resume(tmp_path):
+    one_error_line(run_cli("fit", "--ckpt_path", "last", cwd=tmp_path, check=False), "no last.ckpt", "logs")
+
+
+def run_in_process(monkeypatch, capsys, tmp_path, *args):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        src.train.main(["fit", *TINY, *args])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "\n" not in message, message
+    return message
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(monkeypatch, capsys, tmp_path):
+    original = src.data.MNISTDataModule.on_after_batch_transfer
+
+    def poisoned(self, batch, idx):  # a data or optimisation blow-up at step 45 of 2 x 40
+        x, y = original(self, batch, idx)
+        if self.trainer.training and self.trainer.global_step >= 45:
+            x = x * float("nan")
+        return x, y
+
+    monkeypatch.setattr(src.data.MNISTDataModule, "on_after_batch_transfer", poisoned)
+    message = run_in_process(monkeypatch, capsys, tmp_path, "--trainer.max_epochs", "2",
+                             "--trainer.limit_train_batches", "40", "--step_checkpoint.every_n_train_steps", "10")
+    assert "loss became nan at epoch 1, step 45" in message and "--model.lr" in message
+    assert "last good checkpoint is logs/mnist/version_0/checkpoints/last.ckpt" in message
+    last = torch.load(tmp_path / "logs/mnist/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert last["global_step"] == 40  # saved before the blow-up, never after
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_out_of_memory_names_the_setting(monkeypatch, capsys, tmp_path):
+    def too_big(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(src.model.Net, "forward", too_big)
+    message = run_in_process(monkeypatch, capsys, tmp_path, "--data.batch_size", "4096")
+    assert "out of memory" in message and "--data.batch_size 4096" in message
+
+
+def test_data_error_leaves_runs_alone(tiny_run, tmp_path):
+    before = sorted(p.name for p in (tiny_run["work"] / "logs" / "mnist").iterdir())
+    proc = run_cli("fit", *TINY, "--data.data_dir", str(tmp_path / "nowhere"), "--data.download", "false",
+                   cwd=tiny_run["work"], check=False)
+    one_error_line(proc, "not found", "--data.data_dir")
+    after = sorted(p.name for p in (tiny_run["work"] / "logs" / "mnist").iterdir())
+    assert after == before or len(after) == len(before) + 1 and not any((tiny_run["work"] / "logs" / "mnist" / after[-1]).iterdir())

@@ -1,0 +1,128 @@
+"""`python -m export` on the tiny run's checkpoint: one verified file, its contract, and its failures."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import export.__main__ as cli
+import export.verify
+from export.onnx_export import OPSET, Deployable, export_onnx, load_checkpoint, read_metadata, sha256
+from export.verify import VerificationError, check_graph
+from src.data import load_mnist
+from tests.conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    images, labels = load_mnist(DATA, train=False)
+    return images[:, None].numpy().astype(np.float32) / 255, labels.numpy()
+
+
+def test_one_self_contained_file_with_contract(exported):
+    out = exported["onnx"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mnist.int8.onnx", "mnist.json", "mnist.onnx"]
+    proto = onnx.load(str(out))
+    assert {o.domain or "ai.onnx": o.version for o in proto.opset_import}["ai.onnx"] == OPSET == 18
+    (inp,) = proto.graph.input
+    dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert inp.name == "image" and dims == ["batch", 1, 28, 28]
+    assert [o.name for o in proto.graph.output] == ["logits", "probs"]
+    assert not any(n.op_type in ("Dropout", "BatchNormalization") for n in proto.graph.node)
+    check_graph(proto, OPSET)
+
+
+def test_metadata_and_sidecar(exported):
+    meta = read_metadata(exported["onnx"])
+    assert meta["labels"] == [str(d) for d in range(10)]
+    assert meta["input"]["range"] == [0.0, 1.0] and meta["preprocessing"]["fit"] == 20
+    assert meta["opset"] == OPSET and meta["checkpoint_sha256"] == sha256(exported["ckpt"])
+    assert 0.9 < meta["val_acc"] <= 1 and 0.95 < meta["test_acc"] <= 1
+    sidecar = json.loads(exported["json"].read_text())
+    assert sidecar["sha256"] == sha256(exported["onnx"]) and sidecar["test_acc"] == meta["test_acc"]
+    for level in ("optimized", "unoptimized"):
+        v = sidecar["verification"][level]
+        assert v["different_digits"] == 0 and v["max_abs_logit_diff"] <= 1e-4
+        assert v["accuracy"] == pytest.approx(meta["test_acc"])
+    assert sidecar["verification"]["images"] == 10_000
+    assert any(line.startswith("verified") for line in exported["log"])
+
+
+def test_dynamic_batch_matches_pytorch(exported, test_images):
+    images, _ = test_images
+    model, _ = load_checkpoint(exported["ckpt"])
+    sess = ort.InferenceSession(str(exported["onnx"]), providers=["CPUExecutionProvider"])
+    for batch in (1, 7, 300):
+        logits, probs = sess.run(None, {"image": images[:batch]})
+        with torch.no_grad():
+            ref_logits, ref_probs = model(torch.from_numpy(images[:batch]))
+        assert logits.shape == probs.shape == (batch, 10)
+        np.testing.assert_allclose(logits, ref_logits.numpy(), atol=1e-4)
+        np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_int8_is_small_and_accurate(exported, test_images):
+    q = exported["sidecar"]["int8"]
+    assert exported["int8"].stat().st_size <= exported["onnx"].stat().st_size / 3
+    for level in ("optimized", "unoptimized"):
+        assert q["verification"][level]["accuracy_drop"] <= 0.001
+    images, labels = test_images
+    sess = ort.InferenceSession(str(exported["int8"]), providers=["CPUExecutionProvider"])
+    assert sess.run(["probs"], {"image": images[:7]})[0].shape == (7, 10)
+    ops = {n.op_type for n in onnx.load(str(exported["int8"])).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "ConvInteger" not in ops
+
+
+def test_training_mode_graph_is_rejected(exported, tmp_path):
+    model, _ = load_checkpoint(exported["ckpt"])
+    proto = export_onnx(model.train(), tmp_path / "train_mode.onnx")  # the to_onnx trap: no eval()
+    with pytest.raises(VerificationError, match="Dropout|BatchNormalization"):
+        check_graph(proto, OPSET)
+
+
+def test_failed_verification_leaves_nothing(exported, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(export.verify, "LOGIT_TOLERANCE", 0.0)  # no float export is bit-exact
+    out = tmp_path / "sub" / "model.onnx"
+    code = cli.main(["--ckpt", str(exported["ckpt"]), "--out", str(out), "--data-dir", str(DATA)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: onnxruntime") and "nothing was written" in err[0]
+    assert list(out.parent.iterdir()) == []
+
+
+def test_int8_gate_fails_the_export(exported, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "MAX_INT8_DROP", -0.5)  # demand a 50-point gain: impossible
+    out = tmp_path / "model.onnx"
+    code = cli.main(["--ckpt", str(exported["ckpt"]), "--out", str(out), "--int8", "--data-dir", str(DATA)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "INT8" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_latest_run_is_the_default(tiny_run, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert cli.main(["--logs", str(tiny_run["work"] / "logs"), "--out", str(out), "--data-dir", str(DATA)]) == 0
+    assert f"checkpoint   {tiny_run['best']}" in capsys.readouterr().out
+    assert out.is_file() and out.with_suffix(".json").is_file()
+
+
+@pytest.mark.parametrize("problem", ["missing", "not a checkpoint", "truncated", "other model", "no runs"])
+def test_bad_checkpoint_is_one_line(problem, exported, tmp_path, capsys):
+    ckpt = tmp_path / "bad.ckpt"
+    args = ["--ckpt", str(ckpt)]
+    if problem == "not a checkpoint":
+        ckpt.write_text("hello")
+    elif problem == "truncated":
+        ckpt.write_bytes(exported["ckpt"].read_bytes()[:5000])
+    elif problem == "other model":
+        c = torch.load(exported["ckpt"], weights_only=True)
+        c["hyper_parameters"]["channels"] = [8, 16, 32]
+        torch.save(c, ckpt)
+    elif problem == "no runs":
+        args = ["--logs", str(tmp_path)]
+    code = cli.main([*args, "--out", str(tmp_path / "m.onnx"), "--data-dir", str(DATA)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: "), err
+    assert not (tmp_path / "m.onnx").exists()
