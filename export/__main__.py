@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from export.onnx_export import OPSET, export_onnx, load_checkpoint, set_metadata, sha256
 from export.quantize import CALIBRATION_IMAGES, quantize
-from export.onnx_export import OPSET, CheckpointError, export_onnx, load_checkpoint, set_metadata, sha256
 from export.verify import VerificationError, check_graph, torch_logits, verify_fp32, verify_int8
+from src.checkpoints import CheckpointError
 from src.data import DataError, MNISTDataModule
 
 MAX_INT8_DROP = 0.001  # 0.10 percentage points of test accuracy
@@ -83,6 +84,9 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
         # Every check passed: move the files into place, the sidecar last.
         if int8:
             os.replace(tmp["int8.onnx"], out.with_suffix(".int8.onnx"))
+        elif out.with_suffix(".int8.onnx").exists():  # an INT8 copy of an earlier model: stale now
+            out.with_suffix(".int8.onnx").unlink()
+            log(f"removed      {out.with_suffix('.int8.onnx')}, an INT8 copy of the model this export replaces")
         os.replace(tmp["onnx"], out)
         os.replace(tmp["json"], out.with_suffix(".json"))
     finally:

@@ -17,6 +17,7 @@ import onnx
 import torch
 from torch import nn
 
+from src.checkpoints import check_compatible, check_hyperparameters, read_checkpoint
 from src.data import MEAN, STD
 from src.model import Net
 from src.module import MNISTClassifier
@@ -33,10 +34,6 @@ PREPROCESSING = {
     "center": "mass",  # with its centre of mass at the canvas centre
     "scale": "pixel / 255 for 8-bit images, so values lie in [0, 1]",
 }
-
-
-class CheckpointError(Exception):
-    """A checkpoint the user pointed at cannot be used; the message says why in one line."""
 
 
 class Deployable(nn.Module):
@@ -62,20 +59,13 @@ def sha256(path: str | Path) -> str:
 def load_checkpoint(path: str | Path) -> tuple[Deployable, dict]:
     """The weights to ship (the moving average when trained with one), in eval mode, and facts about them."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found: pass --ckpt PATH, or train one with `python -m src.train fit`")
-    try:
-        # weights_only: a checkpoint is data, never code to run (it holds primitives and tensors only).
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        # LightningCLI adds private keys such as `_instantiator`; the model's own are the rest.
-        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        state = ckpt["state_dict"]
-        module = MNISTClassifier(**hparams)
-        module.load_state_dict(state)
-    except Exception as e:  # truncated zip, pickle of foreign objects, another model's weights, ...
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a usable checkpoint of this project's model ({reason}): "
-                              "pass the best.ckpt or last.ckpt that `python -m src.train fit` wrote") from None
+    ckpt = read_checkpoint(path)  # plain data only (weights_only); one-line CheckpointError otherwise
+    check_hyperparameters(path, ckpt, MNISTClassifier)
+    # LightningCLI adds private keys such as `_instantiator`; the model's own are the rest.
+    hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+    module = MNISTClassifier(**hparams)
+    check_compatible(path, ckpt, module)
+    module.load_state_dict(ckpt["state_dict"])
     net = module.eval_net.eval().to(memory_format=torch.contiguous_format)
     callback = next((v for k, v in ckpt.get("callbacks", {}).items() if k.startswith("ModelCheckpoint")), {})
     score = callback.get("best_model_score")

@@ -62,7 +62,8 @@ class RunRecord(Callback):
     """Writes environment.yaml beside config.yaml: command, package versions and hardware, for reproducing a run."""
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not trainer.is_global_zero or trainer.log_dir is None:
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+        if not trainer.is_global_zero or log_dir is None:
             return
         versions = {}
         for name in PACKAGES:
@@ -80,7 +81,7 @@ class RunRecord(Callback):
             "world_size": trainer.world_size,
             "packages": versions,
         }
-        run_dir = Path(trainer.log_dir)
+        run_dir = Path(log_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         path, n = run_dir / "environment.yaml", 0
         while path.exists():  # a resumed run keeps the record of each session

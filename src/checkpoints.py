@@ -7,6 +7,7 @@ directory with that run's saved config, so the TensorBoard curves carry on where
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import zipfile
 from pathlib import Path
@@ -25,15 +26,19 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found: check the path, or list runs with `ls {LOGS}/*/*/checkpoints`")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty: use another checkpoint of the run, e.g. best.ckpt or last.ckpt")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint: "
+                              "use another checkpoint of the run, e.g. best.ckpt or last.ckpt")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        detail = str(e).split("\n")[0][:160]
+        detail = next((line.strip() for line in str(e).splitlines() if "Unsupported" in line), "")[:160]
         raise CheckpointError(f"{path} holds pickled objects other than plain data, refused for safety ({detail}): "
                               "use a checkpoint written by this project") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
-        reason = "truncated or corrupted" if path.stat().st_size else "empty"
-        raise CheckpointError(f"{path} is {reason} ({str(e).splitlines()[0][:120]}): "
+        raise CheckpointError(f"{path} is corrupted ({str(e).splitlines()[0][:120]}): "
                               "use another checkpoint of the run, e.g. best.ckpt or last.ckpt") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is not a Lightning checkpoint of this project (no state_dict/hyper_parameters): "
@@ -41,18 +46,25 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def check_hyperparameters(path: str | Path, ckpt: dict, model_class: type) -> None:
+    """Every hyperparameter the checkpoint stores is one `model_class` takes: else it is another project's."""
+    accepted = set(inspect.signature(model_class).parameters)
+    unknown = sorted(k for k in ckpt["hyper_parameters"] if not k.startswith("_") and k not in accepted)
+    if unknown:
+        raise CheckpointError(f"{path} was written for another model (hyperparameters {', '.join(unknown)} are not "
+                              f"{model_class.__name__}'s): pass a checkpoint written by `python -m src.train fit`")
+
+
 def check_compatible(path: str | Path, ckpt: dict, model: torch.nn.Module) -> None:
-    """The checkpoint's weights fit `model` exactly; else name the hyperparameters that differ."""
+    """The checkpoint's weights fit `model`, built from the checkpoint's own hyperparameters, exactly."""
     theirs = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if theirs == ours:
         return
-    hp = ckpt["hyper_parameters"]
-    differ = [f"{k}={hp[k]} (config: {getattr(model.hparams, k)})" for k in hp
-              if not k.startswith("_") and k in model.hparams and _plain(hp[k]) != _plain(model.hparams[k])]
-    detail = ", ".join(differ) if differ else "the layer shapes differ"
-    raise CheckpointError(f"{path} holds another model than the config describes: {detail}; pass the run's own "
-                          f"config (--config <run dir>/config.yaml) or matching --model.* values")
+    key = next((k for k in ours if theirs.get(k) != ours[k]), None) or next(k for k in theirs if k not in ours)
+    raise CheckpointError(f"{path} holds weights that do not fit the model its hyperparameters describe "
+                          f"({key}: {theirs.get(key, 'missing')} in the file, {ours.get(key, 'absent')} in the model): "
+                          "it is not an intact checkpoint of this project; use another one")
 
 
 def _plain(value):

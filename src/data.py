@@ -117,9 +117,11 @@ def download(data_dir: str | Path) -> None:
             )
 
 
-def random_affine(x: torch.Tensor, rotate_deg: float, scale: float, shift_px: float) -> torch.Tensor:
-    """Independently rotate, scale and shift each image of a (B, 1, H, W) batch with background 0."""
-    b, _, h, _ = x.shape
+def random_affine(
+    x: torch.Tensor, rotate_deg: float, scale: float, shift_px: float, elastic_px: float = 0.0, elastic_sigma: float = 4.0
+) -> torch.Tensor:
+    """Independently rotate, scale, shift (and elastically distort) each image of a (B, 1, H, W) batch, background 0."""
+    b, _, h, w = x.shape
     u = torch.rand(b, 4, device=x.device) * 2 - 1  # uniform in [-1, 1]
     angle = u[:, 0] * math.radians(rotate_deg)
     zoom = 1 + u[:, 1] * scale
@@ -127,6 +129,17 @@ def random_affine(x: torch.Tensor, rotate_deg: float, scale: float, shift_px: fl
     cos, sin = angle.cos() / zoom, angle.sin() / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, H, W, 2)
+    if elastic_px > 0:
+        # Elastic distortion (Simard et al., 2003): white noise smoothed by a Gaussian of elastic_sigma px
+        # is a field of local, smooth displacements; scaled so that its RMS is elastic_px pixels.
+        radius = int(2 * elastic_sigma)
+        g = torch.exp(-((torch.arange(-radius, radius + 1, device=x.device) / elastic_sigma) ** 2) / 2)
+        g = (g / g.sum()).repeat(2, 1, 1)  # (2, 1, K): one kernel per displacement axis
+        field = torch.randn(b, 2, h, w, device=x.device)
+        field = F.conv2d(field, g.unsqueeze(2), padding=(0, radius), groups=2)  # smooth along x ...
+        field = F.conv2d(field, g.unsqueeze(3), padding=(radius, 0), groups=2)  # ... and along y
+        field = field * (elastic_px / field.square().mean((1, 2, 3), keepdim=True).sqrt())
+        grid = grid + field.permute(0, 2, 3, 1) * (2 / h)  # pixels -> grid units
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -165,6 +178,7 @@ class MNISTDataModule(L.LightningDataModule):
         rotate_deg: NonNegativeFloat = 10.0,
         scale: NonNegativeFloat = 0.1,
         shift_px: NonNegativeFloat = 2.0,
+        elastic_px: NonNegativeFloat = 0.0,
         download: bool = True,
     ):
         """
@@ -178,6 +192,7 @@ class MNISTDataModule(L.LightningDataModule):
             rotate_deg: maximum rotation, degrees.
             scale: maximum relative zoom, e.g. 0.1 = 90%..110%.
             shift_px: maximum shift along each axis, pixels.
+            elastic_px: RMS of a smooth random elastic displacement, pixels (Simard et al. 2003); 0 for none.
             download: fetch missing files from the official mirrors.
         """
         super().__init__()
@@ -187,6 +202,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed = val_size, split_seed
         self.augment, self.rotate_deg, self.scale, self.shift_px = augment, rotate_deg, scale, shift_px
+        self.elastic_px = elastic_px
         self.download = download
         self.train_set = self.val_set = self.test_set = None
 
@@ -234,7 +250,12 @@ class MNISTDataModule(L.LightningDataModule):
         if not isinstance(batch, (tuple, list)):
             return batch  # the model summary's example_input_array, already a float batch
         images, labels = batch  # uint8 (B, 28, 28), int64 (B,)
+        training = self.trainer is not None and self.trainer.training
+        return self.transform(images, augment=self.augment and training), labels
+
+    def transform(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
+        """uint8 (B, 28, 28) -> normalised float (B, 1, 28, 28), randomly warped if `augment`."""
         x = images.unsqueeze(1).float().div_(255)  # (B, 1, 28, 28) in [0, 1]
-        if self.augment and self.trainer is not None and self.trainer.training:
-            x = random_affine(x, self.rotate_deg, self.scale, self.shift_px)
-        return (x - MEAN) / STD, labels
+        if augment:
+            x = random_affine(x, self.rotate_deg, self.scale, self.shift_px, self.elastic_px)
+        return (x - MEAN) / STD

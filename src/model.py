@@ -1,15 +1,16 @@
 """The CNN, as a plain `nn.Module` with no Lightning in it (this is what gets exported to ONNX).
 
 The shape of the Keras notebook this project started from, made faster and more accurate:
-stages of 3x3 convolution + BatchNorm + ReLU, each ending in 2x2 max-pooling, then a dense layer
-with dropout and the 10-way classifier. Input: (B, 1, 28, 28) normalised floats; output: logits.
+stages of 3x3 convolution + BatchNorm + ReLU, each ending in 2x2 max-pooling, then dropout and the
+10-way classifier (with an optional dense layer before it, as in the notebook). Four stages take
+the 28x28 digit down to 1x1. Input: (B, 1, 28, 28) normalised floats; output: (B, 10) logits.
 
-Size per recipe (`python -m src.model` prints these from the configs):
+Size per recipe (`python -m src.model` prints these from configs/):
 
-    config    channels       convs/stage  hidden  parameters  multiply-accumulates / image
-    fast      (16, 32, 64)   1            0          29,178     1.92 M
-    default   (32, 64, 128)  1            128       242,634     7.61 M
-    best      (32, 64, 128)  2            256           ...
+    config    channels             convs/stage  stem stride  parameters  multiply-accumulates / image
+    default   (16, 32, 64, 128)    1            1                98,682    2.58 M
+    fast      (16, 32, 64, 128)    1            2                98,682    2.50 M
+    best      (32, 64, 128, 256)   2            1             1,175,210   37.09 M
 """
 
 from __future__ import annotations
@@ -18,33 +19,37 @@ import torch
 from torch import nn
 
 
-def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
+def conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
     # No conv bias: the BatchNorm shift that follows makes it redundant.
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class Net(nn.Module):
     def __init__(
         self,
-        channels: tuple[int, ...] = (32, 64, 128),
+        channels: tuple[int, ...] = (16, 32, 64, 128),
         convs_per_stage: int = 1,
-        hidden: int = 128,
+        hidden: int = 0,
         dropout: float = 0.25,
+        stem_stride: int = 1,
     ):
         """
         Args:
-            channels: output channels of each stage; each stage halves the resolution (28 -> 14 -> 7 -> 3).
+            channels: output channels of each stage; each stage halves the resolution (28 -> 14 -> 7 -> 3 -> 1).
             convs_per_stage: 3x3 conv layers per stage before its pooling.
             hidden: width of the dense layer before the classifier; 0 for none.
             dropout: dropout probability before each dense layer.
+            stem_stride: 2 downsamples early: the first conv strides over the 28x28 image instead of the
+                first stage pooling it, so no layer runs at full resolution (less time and memory).
         """
         super().__init__()
         layers, c_in, size = [], 1, 28
-        for c_out in channels:
-            for _ in range(convs_per_stage):
-                layers += conv_bn_relu(c_in, c_out)
+        for stage, c_out in enumerate(channels):
+            for i in range(convs_per_stage):
+                layers += conv_bn_relu(c_in, c_out, stem_stride if stage == i == 0 else 1)
                 c_in = c_out
-            layers.append(nn.MaxPool2d(2))
+            if stage > 0 or stem_stride == 1:
+                layers.append(nn.MaxPool2d(2))
             size //= 2
         self.features = nn.Sequential(*layers)  # (B, 1, 28, 28) -> (B, channels[-1], size, size)
         flat = c_in * size * size
@@ -86,3 +91,18 @@ def complexity(net: nn.Module) -> tuple[int, int]:
     for h in hooks:
         h.remove()
     return sum(p.numel() for p in net.parameters()), macs
+
+
+if __name__ == "__main__":  # python -m src.model: the size of each recipe in configs/
+    from pathlib import Path
+
+    import yaml
+
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    default = yaml.safe_load((configs / "default.yaml").read_text())["model"]
+    print(f"{'config':<10} {'channels':<22} {'convs/stage':>11} {'stem':>4} {'hidden':>6} {'parameters':>11} {'MACs/image':>11}")
+    for path in sorted(configs.glob("*.yaml")):
+        m = {**default, **(yaml.safe_load(path.read_text()).get("model") or {})}
+        params, macs = complexity(Net(tuple(m["channels"]), m["convs_per_stage"], m["hidden"], m["dropout"], m["stem_stride"]))
+        print(f"{path.stem:<10} {str(tuple(m['channels'])):<22} {m['convs_per_stage']:>11} {m['stem_stride']:>4} {m['hidden']:>6} "
+              f"{params:>11,} {macs / 1e6:>10.2f}M")

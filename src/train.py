@@ -19,8 +19,10 @@ import time
 _START = time.monotonic()  # wall time as the user sees it, imports included
 
 import errno
+import os
 import sys
 import tempfile
+import traceback
 import warnings
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from src.callbacks import PredictionCSV, RunRecord, SaveOnInterrupt, relative
-from src.checkpoints import CheckpointError, check_compatible, read_checkpoint, resume_arguments
+from src.checkpoints import CheckpointError, check_compatible, check_hyperparameters, read_checkpoint, resume_arguments
 from src.data import DataError, MNISTDataModule
 from src.module import MNISTClassifier, NonFiniteLossError
 
@@ -40,6 +42,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.y
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")  # inside Lightning, harmless
 warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")  # main() rewrites argv
+warnings.filterwarnings("ignore", ".*all_gather is deprecated.*")  # inside Lightning's DDP all_gather
 
 
 class UserError(Exception):
@@ -63,12 +66,26 @@ class CLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(ModelCheckpoint, "step_checkpoint")
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI builds the model from the checkpoint's own hyperparameters; check them first,
+        # so that a bad file is named in one line instead of failing deep inside torch.load.
+        sub = self.config.get("subcommand")
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if path and path not in ("best", "last", "hpc"):
+            check_hyperparameters(path, read_checkpoint(path), MNISTClassifier)
+        super()._parse_ckpt_path()
+
     def _run_subcommand(self, subcommand: str) -> None:
         ckpt_path = self.config_init[subcommand].get("ckpt_path")
         if ckpt_path and ckpt_path not in ("best", "last", "hpc"):
             check_compatible(ckpt_path, read_checkpoint(ckpt_path), self.model)
         if self.trainer.logger is not None:
             _check_writable(Path(self.trainer.logger.save_dir))
+        # Load (and verify) the data now, before Lightning opens a run directory: a data error must
+        # not leave an empty run behind. Lightning's own later setup() call finds it done.
+        if os.environ.get("LOCAL_RANK", "0") == "0":  # download once per machine, as Lightning would
+            self.datamodule.prepare_data()
+        self.datamodule.setup(subcommand)
         try:
             super()._run_subcommand(subcommand)
         except NonFiniteLossError as e:
@@ -79,12 +96,18 @@ class CLI(LightningCLI):
         except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError too
             if not _is_out_of_memory(e):
                 raise
-            training = self.trainer.training
+            # Lightning has reset the trainer's stage by now: the failing step's name says which batch it was.
+            steps = {frame.name for frame in traceback.extract_tb(e.__traceback__)}
+            training = not steps & {"validation_step", "test_step", "predict_step"}
             key = "batch_size" if training else "eval_batch_size"
             raise UserError(f"out of memory {'training' if training else 'evaluating'} with --data.{key} "
                             f"{getattr(self.datamodule, key)} per device: lower --data.{key}") from None
 
+    def before_fit(self) -> None:
+        self.fit_start = time.monotonic()
+
     def after_fit(self) -> None:
+        fit_seconds = time.monotonic() - self.fit_start
         trainer, ckpt = self.trainer, self.trainer.checkpoint_callback
         best = ckpt.best_model_path if ckpt is not None else ""
         # Test the checkpoint that won on validation, not whatever the last epoch left in memory.
@@ -97,14 +120,15 @@ class CLI(LightningCLI):
             hparams |= {k: getattr(trainer, k) for k in ("max_epochs", "world_size")}
             hparams |= {"precision": trainer.precision, "seed": self.config.fit.get("seed_everything")}
             trainer.logger.log_hyperparams(hparams, {"hp/test_acc": test_acc, "hp/best_val_acc": best_val})
+        run_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if trainer.is_global_zero:
-            run_dir = trainer.log_dir
             rows = [
                 ("test accuracy", f"{test_acc:.2%}  (official 10,000-image test set, best checkpoint)"),
                 ("best val accuracy", f"{best_val:.2%}"),
                 ("checkpoint", relative(best) if best else "none written (fast_dev_run or no validation)"),
                 ("run directory", relative(run_dir) if run_dir else "none (no logger)"),
-                ("wall time", _duration(time.monotonic() - _START)),
+                ("fit time", f"{_duration(fit_seconds)}  (training and validation, {trainer.current_epoch} epoch{'s' * (trainer.current_epoch != 1)})"),
+                ("wall time", f"{_duration(time.monotonic() - _START)}  (the whole command, imports and test included)"),
             ]
             if run_dir:
                 rows.append(("view it with", f"tensorboard --logdir {relative(Path(run_dir).parent.parent)}"))

@@ -83,4 +83,4 @@ def test_print_config_and_overrides():
     proc = run_cli("fit", "--config", "configs/default.yaml", "--trainer.max_epochs", "3", "--print_config", cwd=REPO)
     config = yaml.safe_load(proc.stdout)
     assert config["trainer"]["max_epochs"] == 3
-    assert config["checkpoint"]["monitor"] == "val/acc" and config["model"]["channels"] == [32, 64, 128]
+    assert config["checkpoint"]["monitor"] == "val/acc" and config["model"]["channels"] == [16, 32, 64, 128]

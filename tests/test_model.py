@@ -12,11 +12,13 @@ def expected_params(channels, convs, hidden):
         for _ in range(convs):
             n += 9 * c_in * c + 2 * c
             c_in = c
-    flat = c_in * 3 * 3  # 28 -> 14 -> 7 -> 3 after three poolings
+    side = 28 >> len(channels)  # 28 -> 14 -> 7 -> 3 -> 1, one pooling per stage
+    flat = c_in * side * side
     return n + (flat * hidden + 2 * hidden + hidden * 10 + 10 if hidden else flat * 10 + 10)
 
 
-@pytest.mark.parametrize("channels,convs,hidden", [((32, 64, 128), 1, 128), ((16, 32, 64), 1, 0), ((32, 64, 128), 2, 256)])
+@pytest.mark.parametrize("channels,convs,hidden", [
+    ((16, 32, 64, 128), 1, 0), ((32, 64, 128), 1, 128), ((16, 32, 64), 1, 0), ((32, 64, 128, 256), 2, 256)])
 def test_shapes_and_parameter_count(channels, convs, hidden):
     net = Net(channels, convs, hidden).eval()
     for batch in (1, 7, 256):
@@ -29,9 +31,9 @@ def test_shapes_and_parameter_count(channels, convs, hidden):
 
 def test_default_model_size():
     params, macs = complexity(Net())
-    assert params == 241_898
-    # conv 1->32 @28x28, 32->64 @14x14, 64->128 @7x7, dense 1152->128->10
-    assert macs == 28 * 28 * 9 * 32 + 14 * 14 * 9 * 32 * 64 + 7 * 7 * 9 * 64 * 128 + 1152 * 128 + 128 * 10
+    assert params == 98_682
+    # conv 1->16 @28x28, 16->32 @14x14, 32->64 @7x7, 64->128 @3x3, linear 128->10
+    assert macs == 28 * 28 * 9 * 16 + 14 * 14 * 9 * 16 * 32 + 7 * 7 * 9 * 32 * 64 + 3 * 3 * 9 * 64 * 128 + 128 * 10
 
 
 def test_dropout_only_in_training():

@@ -1,0 +1,1 @@
+"""Export a trained checkpoint to ONNX, verify it, quantize it, and run it on CPU devices without torch."""
