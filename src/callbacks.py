@@ -1,4 +1,4 @@
-"""Callbacks src/train.py always attaches: predictions CSV, Ctrl-C checkpoint, and the run's environment record."""
+"""Callbacks src/train.py always attaches: predictions CSV, last.ckpt for resuming, and the run's environment record."""
 
 from __future__ import annotations
 
@@ -42,17 +42,40 @@ class PredictionCSV(BasePredictionWriter):
         print(f"predictions: {relative(path)} ({sum(len(b['digit']) for b in predictions)} test images)")
 
 
-class SaveOnInterrupt(Callback):
-    """Ctrl-C during fit: write checkpoints/last.ckpt at once and print the command that resumes from it."""
+class LastCheckpoint(Callback):
+    """checkpoints/last.ckpt, the point to resume from: after every epoch, every N training steps, and on Ctrl-C.
+
+    Written with trainer.save_checkpoint, which saves to a temporary file and renames it: a kill at
+    any moment leaves the previous last.ckpt whole.
+    """
+
+    def __init__(self, every_n_train_steps: int = 100):
+        """
+        Args:
+            every_n_train_steps: also save within an epoch every this many optimizer steps; 0 for epoch ends only.
+        """
+        self.every_n_train_steps = every_n_train_steps
+
+    def path(self, trainer: Trainer) -> Path | None:
+        ckpt = trainer.checkpoint_callback  # its dirpath is the run's checkpoints/ directory
+        return Path(ckpt.dirpath) / "last.ckpt" if ckpt is not None and ckpt.dirpath else None
+
+    def on_train_batch_end(self, trainer: Trainer, *args) -> None:
+        n = self.every_n_train_steps
+        if n and trainer.global_step % n == 0 and self.path(trainer):
+            trainer.save_checkpoint(self.path(trainer))
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Runs after validation and after ModelCheckpoint has updated best.ckpt, so the saved
+        # state knows the best score so far and a resumed run keeps comparing against it.
+        if self.path(trainer):
+            trainer.save_checkpoint(self.path(trainer))
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        if not isinstance(exception, KeyboardInterrupt) or trainer.state.fn != TrainerFn.FITTING:
+        path = self.path(trainer)
+        if not isinstance(exception, KeyboardInterrupt) or trainer.state.fn != TrainerFn.FITTING or path is None:
             return
-        ckpt = trainer.checkpoint_callback
-        if ckpt is None or ckpt.dirpath is None:
-            return
-        path = Path(ckpt.dirpath) / "last.ckpt"
-        trainer.save_checkpoint(path)  # written to a temporary file, then renamed: never half-written
+        trainer.save_checkpoint(path)
         if trainer.is_global_zero:
             print(f"\ninterrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; saved {relative(path)}\n"
                   f"resume with: python -m src.train fit --ckpt_path {relative(path)}", file=sys.stderr, flush=True)

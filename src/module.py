@@ -85,6 +85,9 @@ class MNISTClassifier(L.LightningModule):
         return self.net(x) if self.training else self.eval_net(x)  # (B, 10) logits
 
     # --- training -----------------------------------------------------------------------------
+    # Per-step logging is kept to the loss: each self.log call costs Lightning ~0.7 ms of Python, a
+    # few percent of a CPU step. Accuracy is logged per epoch and the learning rate straight to the
+    # logger every log_every_n_steps.
     def training_step(self, batch, batch_idx):
         x, y = batch  # (B, 1, 28, 28) normalised and augmented, (B,)
         logits = self.net(x)
@@ -92,24 +95,36 @@ class MNISTClassifier(L.LightningModule):
         if not torch.isfinite(loss):  # stop before this step's update, and before any checkpoint of it
             raise NonFiniteLossError(f"the training loss became {loss.item()} at epoch {self.current_epoch}, "
                                      f"step {self.global_step}")
-        self.train_acc(logits, y)
+        self.train_acc.update(logits.detach(), y)
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/acc", self.train_acc.compute())  # over all ranks' batches of the epoch
+        self.train_acc.reset()
+
+    def on_train_start(self) -> None:
+        # The averaged and the live weights as two lists of tensors, in step, built once (after the
+        # module has reached its device) so the per-step update is a single fused lerp.
+        if self.ema is not None:
+            ema, cur = self.ema.state_dict(keep_vars=True), self.net.state_dict(keep_vars=True)
+            floats = [k for k, v in ema.items() if v.is_floating_point()]
+            self._ema_floats = ([ema[k].data for k in floats], [cur[k].data for k in floats])
+            self._ema_counts = [(ema[k], cur[k]) for k in ema.keys() - set(floats)]  # BatchNorm's num_batches_tracked
 
     @torch.no_grad()
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        if self.ema is None:
-            return
-        # Warm the decay up from 0.1 so the average is not dominated by the random initial weights.
-        step = self.global_step
-        decay = min(self.hparams.ema_decay, (1 + step) / (10 + step))
-        ema, cur = self.ema.state_dict(), self.net.state_dict()
-        floats = [k for k, v in ema.items() if v.is_floating_point()]
-        torch._foreach_lerp_([ema[k] for k in floats], [cur[k] for k in floats], 1 - decay)
-        for k in ema.keys() - set(floats):  # BatchNorm's num_batches_tracked
-            ema[k].copy_(cur[k])
+        if self.ema is not None:
+            if not hasattr(self, "_ema_floats"):
+                self.on_train_start()
+            # Warm the decay up from 0.1 so the average is not dominated by the random initial weights.
+            step = self.global_step
+            decay = min(self.hparams.ema_decay, (1 + step) / (10 + step))
+            torch._foreach_lerp_(*self._ema_floats, 1 - decay)
+            for ema, cur in self._ema_counts:
+                ema.copy_(cur)
+        if self.logger is not None and self.global_step % self.trainer.log_every_n_steps == 0:
+            self.logger.log_metrics({"train/lr": self.lr_schedulers().get_last_lr()[0]}, step=self.global_step)
 
     def configure_optimizers(self):
         # SGD with Nesterov momentum and a one-cycle schedule: the rate rises from lr/25 to lr over

@@ -30,7 +30,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from src.callbacks import PredictionCSV, RunRecord, SaveOnInterrupt, relative
+from src.callbacks import LastCheckpoint, PredictionCSV, RunRecord, relative
 from src.checkpoints import CheckpointError, check_compatible, check_hyperparameters, read_checkpoint, resume_arguments
 from src.data import DataError, MNISTDataModule
 from src.module import MNISTClassifier, NonFiniteLossError
@@ -62,9 +62,9 @@ class OneLineErrors(LightningArgumentParser):
 
 class CLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
-        # Always attached, configured under these keys in the YAML (or --checkpoint.*, --step_checkpoint.*).
+        # Always attached, configured under these keys in the YAML (or --checkpoint.*, --last_checkpoint.*).
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.add_lightning_class_args(ModelCheckpoint, "step_checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI builds the model from the checkpoint's own hyperparameters; check them first,
@@ -164,7 +164,7 @@ def main(args: list[str] | None = None) -> None:
             MNISTDataModule,
             parser_class=OneLineErrors,
             parser_kwargs={cmd: {"default_config_files": [str(DEFAULT_CONFIG)]} for cmd in SUBCOMMANDS},
-            trainer_defaults={"callbacks": [PredictionCSV(), SaveOnInterrupt(), RunRecord()]},
+            trainer_defaults={"callbacks": [PredictionCSV(), RunRecord()]},
             save_config_kwargs={"overwrite": True},  # a resumed run rewrites the same config.yaml
             auto_configure_optimizers=False,  # the module owns its optimiser and schedule
             args=resume_arguments(args),

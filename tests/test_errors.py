@@ -109,7 +109,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(monkeypatch, capsys, tmp_
 
     monkeypatch.setattr(src.data.MNISTDataModule, "on_after_batch_transfer", poisoned)
     message = run_in_process(monkeypatch, capsys, tmp_path, "--trainer.max_epochs", "2",
-                             "--trainer.limit_train_batches", "40", "--step_checkpoint.every_n_train_steps", "10")
+                             "--trainer.limit_train_batches", "40", "--last_checkpoint.every_n_train_steps", "10")
     assert "loss became nan at epoch 1, step 45" in message and "--model.lr" in message
     assert "last good checkpoint is logs/mnist/version_0/checkpoints/last.ckpt" in message
     last = torch.load(tmp_path / "logs/mnist/version_0/checkpoints/last.ckpt", weights_only=True)

@@ -15,7 +15,7 @@ from tests.conftest import REPO, TINY, run_cli
 # Three short epochs with last.ckpt refreshed every 5 steps, so a kill can land anywhere.
 EPOCHS, STEPS = 3, 30
 RESUMABLE = [*TINY, "--trainer.max_epochs", str(EPOCHS), "--trainer.limit_train_batches", str(STEPS),
-             "--step_checkpoint.every_n_train_steps", "5"]
+             "--last_checkpoint.every_n_train_steps", "5"]
 
 
 def start(cwd, *args):
@@ -60,7 +60,7 @@ def test_sigkill_then_resume_last(tmp_path):
 
 
 def test_ctrl_c_saves_and_prints_resume_command(tmp_path):
-    proc = start(tmp_path, "fit", *RESUMABLE, "--step_checkpoint.every_n_train_steps", "0")
+    proc = start(tmp_path, "fit", *RESUMABLE, "--last_checkpoint.every_n_train_steps", "0")
     run_dir = tmp_path / "logs" / "mnist" / "version_0"
     wait_for(run_dir / "environment.yaml", proc)
     time.sleep(2)
