@@ -3,6 +3,7 @@
     python -m pytest -m slow        # about 5 minutes on 2 CPU cores
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -36,8 +37,9 @@ def test_default_recipe_accuracy_and_time(default_run):
 def test_rendered_test_digits(default_run, tmp_path):
     """The edge predictor on all 10,000 test digits drawn dark on white paper, resized, as RGB PNG files."""
     model = default_run["work"] / "artifacts" / "mnist.onnx"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-m", "export", "--out", str(model), "--data-dir", str(DATA)],
-                   cwd=default_run["work"], check=True, capture_output=True)
+                   cwd=default_run["work"], env=env, check=True, capture_output=True)
     images, labels = load_mnist(DATA, train=False)
     sizes = np.random.default_rng(0).integers(40, 200, len(labels))
     for i, (digit, size) in enumerate(zip(images.numpy(), sizes)):
