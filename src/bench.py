@@ -66,12 +66,8 @@ def bare_epoch(cfg: dict) -> float:
     module, dm = MNISTClassifier(**cfg["model"]), MNISTDataModule(**cfg["data"])
     dm.setup("fit")
     net, hp = module.net, module.hparams
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    no_decay = [p for p in net.parameters() if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0}],
-                          lr=hp.lr, momentum=0.9, nesterov=True)
     loader = dm.train_dataloader()
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp.lr, total_steps=len(loader), pct_start=hp.warmup_fraction)
+    opt, sched = module.optimizer_and_schedule(total_steps=len(loader))  # the module's own recipe
     bf16 = cfg["precision"].startswith("bf16")
     net.train()
     start = time.perf_counter()

@@ -67,10 +67,6 @@ def check_compatible(path: str | Path, ckpt: dict, model: torch.nn.Module) -> No
                           "it is not an intact checkpoint of this project; use another one")
 
 
-def _plain(value):
-    return list(value) if isinstance(value, tuple) else value
-
-
 def primitives(hparams: dict) -> dict:
     """Config values as built-in types: jsonargparse hands over e.g. PositiveFloat, which
     torch.load(weights_only=True) would refuse to unpickle from a checkpoint."""
@@ -104,8 +100,7 @@ def resume_arguments(argv: list[str]) -> list[str]:
     rest, ckpt = _pop_option(argv[1:], "--ckpt_path")
     if ckpt in (None, "null", "best", "hpc"):
         return argv
-    path = find_last() if ckpt == "last" else Path(ckpt)
-    read_checkpoint(path)  # fail early, in one line, before anything is written
+    path = find_last() if ckpt == "last" else Path(ckpt)  # src.train checks the file itself before using it
     run_dir = path.resolve().parent.parent
     if path.resolve().parent.name != "checkpoints" or not (run_dir / "config.yaml").is_file():
         return ["fit", *rest, "--ckpt_path", str(path)]  # a checkpoint outside a run directory: a new run

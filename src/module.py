@@ -127,6 +127,10 @@ class MNISTClassifier(L.LightningModule):
             self.logger.log_metrics({"train/lr": self.lr_schedulers().get_last_lr()[0]}, step=self.global_step)
 
     def configure_optimizers(self):
+        optimizer, scheduler = self.optimizer_and_schedule(self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def optimizer_and_schedule(self, total_steps: int):
         # SGD with Nesterov momentum and a one-cycle schedule: the rate rises from lr/25 to lr over
         # the warm-up, then decays to ~0 along a cosine, while momentum moves the other way (0.95 ->
         # 0.85 -> 0.95). With BatchNorm and a large batch this reaches a given accuracy in the fewest
@@ -143,10 +147,10 @@ class MNISTClassifier(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=self.hparams.lr,
-            total_steps=self.trainer.estimated_stepping_batches,
+            total_steps=total_steps,
             pct_start=self.hparams.warmup_fraction,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer, scheduler
 
     # --- evaluation -----------------------------------------------------------------------------
     def validation_step(self, batch, batch_idx):

@@ -71,14 +71,16 @@ class CLI(LightningCLI):
         # so that a bad file is named in one line instead of failing deep inside torch.load.
         sub = self.config.get("subcommand")
         path = self.config[sub].get("ckpt_path") if sub else None
+        self.checkpoint = None
         if path and path not in ("best", "last", "hpc"):
-            check_hyperparameters(path, read_checkpoint(path), MNISTClassifier)
+            self.checkpoint = read_checkpoint(path)
+            check_hyperparameters(path, self.checkpoint, MNISTClassifier)
         super()._parse_ckpt_path()
 
     def _run_subcommand(self, subcommand: str) -> None:
-        ckpt_path = self.config_init[subcommand].get("ckpt_path")
-        if ckpt_path and ckpt_path not in ("best", "last", "hpc"):
-            check_compatible(ckpt_path, read_checkpoint(ckpt_path), self.model)
+        if self.checkpoint is not None:  # the model is built by now: its shapes must match the weights
+            check_compatible(self.config_init[subcommand]["ckpt_path"], self.checkpoint, self.model)
+            self.checkpoint = None  # Lightning loads it again for itself; don't hold a second copy
         if self.trainer.logger is not None:
             _check_writable(Path(self.trainer.logger.save_dir))
         # Load (and verify) the data now, before Lightning opens a run directory: a data error must

@@ -7,7 +7,7 @@ import torch
 
 from src import data
 from src.data import MEAN, STD, DataError, MNISTDataModule, random_affine, read_idx
-from tests.conftest import DATA, REPO, run_cli
+from tests.conftest import DATA, run_cli
 
 
 @pytest.fixture(scope="module")

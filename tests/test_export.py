@@ -10,7 +10,7 @@ import torch
 
 import export.__main__ as cli
 import export.verify
-from export.onnx_export import OPSET, Deployable, export_onnx, load_checkpoint, read_metadata, sha256
+from export.onnx_export import OPSET, export_onnx, load_checkpoint, read_metadata, sha256
 from export.verify import VerificationError, check_graph
 from src.data import load_mnist
 from tests.conftest import DATA

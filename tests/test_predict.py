@@ -1,7 +1,6 @@
 """export/predict.py, the torch-free edge predictor: MNIST test digits rendered as scans and photos,
 its preprocessing, the CLI's handling of bad inputs and models, and that it runs without torch."""
 
-import io
 import json
 import os
 import shutil
