@@ -53,35 +53,44 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
     log(f"checkpoint   {ckpt} (epoch {info['epoch']}{val})")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = {k: out.with_name(f".{out.stem}.{os.getpid()}.{k}") for k in ("onnx", "int8.onnx", "json")}
+    tmp = {k: out.with_name(f".{out.stem}.{os.getpid()}.{k}") for k in ("onnx", "int8.onnx", "raw.int8.onnx", "json")}
     try:
+        # The file is written once, metadata included, and what onnxruntime verifies is those very bytes:
+        # nothing edits it after the check, and the sidecar's sha256 is the hash of the verified file.
         proto = export_onnx(model, tmp["onnx"])
         check_graph(proto, OPSET)
         reference = torch_logits(model, test_images)
-        fp32 = verify_fp32(str(tmp["onnx"]), reference, test_images, labels)
         info["test_acc"] = float((reference.argmax(1) == labels).mean())
-        info["verification"] = fp32
         set_metadata(proto, info)
         onnx.save(proto, str(tmp["onnx"]))
-        sidecar = {**info, "opset": OPSET, "file": out.name, "bytes": tmp["onnx"].stat().st_size,
-                   "sha256": sha256(tmp["onnx"])}
+        fp32 = verify_fp32(str(tmp["onnx"]), reference, test_images, labels)  # same digits as PyTorch: same accuracy
+        sidecar = {**info, "verification": fp32, "opset": OPSET, "file": out.name,
+                   "bytes": tmp["onnx"].stat().st_size, "sha256": sha256(tmp["onnx"])}
         if int8:
             dm.setup("fit")  # calibrate on training images, never on test images
             calibration = as_unit_floats(dm.train_set.images[:CALIBRATION_IMAGES])
-            quantize(tmp["onnx"], tmp["int8.onnx"], calibration)
-            int8_proto = onnx.load(str(tmp["int8.onnx"]))
+            quantize(tmp["onnx"], tmp["raw.int8.onnx"], calibration)
+            int8_proto = onnx.load(str(tmp["raw.int8.onnx"]))
             check_graph(int8_proto, OPSET)
+            # Its own accuracy goes into its metadata, so measure it first, then verify the file as written.
+            measured = verify_int8(str(tmp["raw.int8.onnx"]), reference, test_images, labels, MAX_INT8_DROP)
             int8_info = {
+                **{k: v for k, v in info.items() if k != "val_acc"},  # val_acc was measured on the fp32 weights
+                "test_acc": measured["optimized"]["accuracy"],
+                "fp32_test_acc": info["test_acc"],
                 "quantization": f"static QDQ, per-channel int8 weights, uint8 activations, "
                 f"calibrated on {CALIBRATION_IMAGES} training images (never test images)",
-                "verification": verify_int8(str(tmp["int8.onnx"]), reference, test_images, labels, MAX_INT8_DROP),
             }
-            set_metadata(int8_proto, {**info, **int8_info})
+            set_metadata(int8_proto, int8_info)
             onnx.save(int8_proto, str(tmp["int8.onnx"]))
+            verified = verify_int8(str(tmp["int8.onnx"]), reference, test_images, labels, MAX_INT8_DROP)
+            if verified["optimized"]["accuracy"] != int8_info["test_acc"]:
+                raise VerificationError("the INT8 file as written scores differently from the one measured")
             sidecar["int8"] = {"file": out.with_suffix(".int8.onnx").name, "bytes": tmp["int8.onnx"].stat().st_size,
-                               "sha256": sha256(tmp["int8.onnx"]), **int8_info}
+                               "sha256": sha256(tmp["int8.onnx"]), "test_acc": int8_info["test_acc"],
+                               "quantization": int8_info["quantization"], "verification": verified}
         tmp["json"].write_text(json.dumps(sidecar, indent=2) + "\n")
-        # Every check passed: move the files into place, the sidecar last.
+        # Every check passed: move the files into place (a rename keeps the verified bytes), the sidecar last.
         if int8:
             os.replace(tmp["int8.onnx"], out.with_suffix(".int8.onnx"))
         elif out.with_suffix(".int8.onnx").exists():  # an INT8 copy of an earlier model: stale now

@@ -1,26 +1,34 @@
-"""Training benchmark: what Lightning costs over a bare PyTorch loop, and what our data path saves.
+"""Training benchmark: what `fit` costs over a bare PyTorch loop, and what our data path saves.
 
-    python -m src.bench                                   # the default recipe's model, 3 interleaved rounds
-    python -m src.bench --config configs/fast.yaml --rounds 5
+    python -m src.bench                                   # the default recipe, 5 interleaved rounds
+    python -m src.bench --config configs/fast.yaml --rounds 7
 
-1. One training epoch of our LightningModule under `Trainer.fit` against a bare PyTorch loop doing
-   the same work: same net, optimiser, schedule, precision, augmentation and in-memory batches.
-   Lightning keeps its metrics and TensorBoard logging on; the progress bar and checkpoints are
-   off (a terminal redraw and a disk write are not training). Epoch time is measured from the
-   first to the last batch in both.
-2. One epoch of training batches through our data path (uint8 gather + batched augmentation)
-   against the usual `torchvision.datasets.MNIST` + `DataLoader` + per-image transforms.
+1. `python -m src.train fit` for one epoch, run in-process exactly as a user runs it (progress bar,
+   TensorBoard logging, metrics, validation, best.ckpt and last.ckpt), against a bare PyTorch loop
+   doing the same work: the same net, optimiser, schedule, precision, augmentation, EMA and
+   in-memory batches, a validation pass over the 5,000 held-out images, and a checkpoint saved
+   every 100 steps and at the end of the epoch. Timed from the first training batch to the end of
+   the epoch's validation and checkpoints (`fit` reports the same span as its fit time).
+2. One epoch of augmented training batches through our data path (a uint8 gather and one batched
+   random affine per batch) against torchvision's best setups on the same cores: the dataset with
+   `transforms.v2` per image in DataLoader worker processes, and `transforms.v2` on whole batches
+   (faster, but one random warp per batch instead of one per image).
 
-The two sides of each comparison alternate round by round, so that a busy machine slows both.
-Prints a table, then one key=value line per figure.
+Both sides of each comparison are warmed up, then alternate round by round (the order flips every
+round), so a busy machine slows them alike. Each ratio is the median of the per-round ratios; its
+spread is their standard deviation. Prints a table, then one key=value line per figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
+import io
+import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -35,52 +43,52 @@ from src.data import MEAN, STD, MNISTDataModule
 from src.module import MNISTClassifier
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
-warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+
+CHECKPOINT_EVERY = 100  # steps, as configs/default.yaml's last_checkpoint.every_n_train_steps
 
 
-class EpochTimer(L.Callback):
-    def on_train_epoch_start(self, trainer, module):
-        self.start = time.perf_counter()
+def cli_fit(config_args: list[str], logdir: str) -> float:
+    """One epoch of `python -m src.train fit`, in-process; returns the fit time it records."""
+    from src.train import main
 
-    def on_train_epoch_end(self, trainer, module):
-        self.seconds = time.perf_counter() - self.start
-
-
-def lightning_epoch(cfg: dict, logdir: str) -> float:
-    L.seed_everything(0, verbose=False)
-    module, dm = MNISTClassifier(**cfg["model"]), MNISTDataModule(**cfg["data"])
-    timer = EpochTimer()
-    trainer = L.Trainer(
-        accelerator="cpu", devices=1, precision=cfg["precision"], max_epochs=1, limit_val_batches=0,
-        logger=L.pytorch.loggers.TensorBoardLogger(logdir, name="bench"), callbacks=[timer],
-        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-        log_every_n_steps=cfg["log_every_n_steps"],
-    )
-    trainer.fit(module, dm)
-    return timer.seconds
+    args = ["fit", *config_args, "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
+            "--trainer.logger.init_args.save_dir", logdir]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        main(args)
+    latest = max(Path(logdir).glob("mnist/version_*"), key=lambda p: p.stat().st_mtime)
+    return yaml.safe_load((latest / "results.yaml").read_text())["fit_seconds"]
 
 
-def bare_epoch(cfg: dict) -> float:
-    """The same epoch written by hand: no Trainer, no metrics, no logging."""
+def bare_fit(cfg: dict, ckpt_dir: str) -> float:
+    """The same epoch written by hand: train, update the EMA, validate, save checkpoints; no Trainer."""
     L.seed_everything(0, verbose=False)
     module, dm = MNISTClassifier(**cfg["model"]), MNISTDataModule(**cfg["data"])
     dm.setup("fit")
-    net, hp = module.net, module.hparams
+    net = module.net
     loader = dm.train_dataloader()
     opt, sched = module.optimizer_and_schedule(total_steps=len(loader))  # the module's own recipe
     bf16 = cfg["precision"].startswith("bf16")
-    net.train()
+    state = lambda: {"net": net.state_dict(), "ema": module.eval_net.state_dict(), "opt": opt.state_dict(),
+                     "sched": sched.state_dict()}
     start = time.perf_counter()
-    for images, labels in loader:
+    net.train()
+    for step, (images, labels) in enumerate(loader, 1):
         x = dm.transform(images, augment=dm.augment)
         with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(net(x), labels, label_smoothing=hp.label_smoothing)
+            loss = F.cross_entropy(net(x), labels, label_smoothing=module.hparams.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        if module.ema is not None:
-            module.on_train_batch_end(None, None, 0)  # the same EMA update Lightning runs
+        module.update_ema(step)
+        if step % CHECKPOINT_EVERY == 0:
+            torch.save(state(), Path(ckpt_dir) / "last.ckpt")
+    correct = 0
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        for images, labels in dm.val_dataloader():
+            correct += int((module.eval_net(dm.transform(images, augment=False)).argmax(1) == labels).sum())
+    torch.save(state(), Path(ckpt_dir) / "best.ckpt")
+    torch.save(state(), Path(ckpt_dir) / "last.ckpt")
     return time.perf_counter() - start
 
 
@@ -93,21 +101,42 @@ def ours_data_epoch(cfg: dict) -> float:
     return time.perf_counter() - start
 
 
-def torchvision_data_epoch(cfg: dict, root: Path) -> float:
+def _v2_affine(d: dict):
+    from torchvision.transforms import v2
+
+    return v2.Compose([
+        v2.RandomAffine(d["rotate_deg"], translate=(d["shift_px"] / 28,) * 2, scale=(1 - d["scale"], 1 + d["scale"])),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize((MEAN,), (STD,)),
+    ])
+
+
+def torchvision_workers_epoch(cfg: dict, root: Path) -> float:
+    """torchvision's usual pipeline at its best here: uint8 tensors, v2 per image, one worker per core."""
     from torchvision import datasets, transforms
+    from torchvision.transforms import v2
 
     d = cfg["data"]
-    transform = transforms.Compose([
-        transforms.RandomAffine(d["rotate_deg"], translate=(d["shift_px"] / 28,) * 2, scale=(1 - d["scale"], 1 + d["scale"])),
-        transforms.ToTensor(),
-        transforms.Normalize((MEAN,), (STD,)),
-    ])
-    dataset = datasets.MNIST(root, train=True, download=False, transform=transform)
+    dataset = datasets.MNIST(root, train=True, download=False,
+                             transform=transforms.Compose([v2.PILToTensor(), _v2_affine(d)]))
     train = torch.utils.data.Subset(dataset, range(60000 - d["val_size"]))
-    loader = torch.utils.data.DataLoader(train, batch_size=d["batch_size"], shuffle=True, drop_last=True, num_workers=0)
+    loader = torch.utils.data.DataLoader(train, batch_size=d["batch_size"], shuffle=True, drop_last=True,
+                                         num_workers=os.cpu_count() or 1)
     start = time.perf_counter()
     for _ in loader:
         pass
+    return time.perf_counter() - start
+
+
+def torchvision_batched_epoch(cfg: dict) -> float:
+    """v2 on whole uint8 batches, in-process: fast, but one random warp per batch, not per image."""
+    d = cfg["data"]
+    dm = MNISTDataModule(**cfg["data"])
+    dm.setup("fit")
+    transform = _v2_affine(d)
+    start = time.perf_counter()
+    for images, _ in dm.train_dataloader():
+        transform(images.unsqueeze(1))  # (B, 1, 28, 28)
     return time.perf_counter() - start
 
 
@@ -125,41 +154,68 @@ def load_config(paths: list[str]) -> dict:
     for path in paths:  # later files override earlier ones, as with the CLI
         for key, value in (yaml.safe_load(Path(path).read_text()) or {}).items():
             cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
-    return {"model": cfg["model"], "data": cfg["data"], "precision": str(cfg["trainer"].get("precision", "32-true")),
-            "log_every_n_steps": cfg["trainer"].get("log_every_n_steps", 50)}
+    return {"model": cfg["model"], "data": cfg["data"], "precision": str(cfg["trainer"].get("precision", "32-true"))}
+
+
+def interleaved(sides: dict, rounds: int) -> dict[str, list[float]]:
+    """Warm every side up once, then run them in turn for `rounds`, flipping the order every round."""
+    for fn in sides.values():
+        fn()
+    times = {name: [] for name in sides}
+    order = list(sides)
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else order[::-1]:
+            times[name].append(sides[name]())
+    return times
+
+
+def ratio(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Median and standard deviation of the per-round ratios a/b."""
+    r = [x / y for x, y in zip(a, b)]
+    return statistics.median(r), statistics.stdev(r) if len(r) > 1 else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m src.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", action="append", default=[], help="recipe layered over configs/default.yaml")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per comparison (default: %(default)s)")
     args = parser.parse_args(argv)
     cfg = load_config(["configs/default.yaml", *args.config])
-    torch.set_num_threads(torch.get_num_threads())
-    rows = {"lightning fit": [], "bare PyTorch loop": [], "our data path": [], "torchvision + DataLoader": []}
+    if cfg["precision"].startswith("bf16"):
+        from src.train import cpu_has_fast_bf16
+
+        if not cpu_has_fast_bf16():
+            cfg["precision"] = "32-true"  # what `fit` falls back to on this CPU
+    config_args = [a for c in args.config for a in ("--config", c)] + ["--trainer.precision", cfg["precision"]]
     with tempfile.TemporaryDirectory() as tmp:
         root = torchvision_root(cfg["data"]["data_dir"], tmp)
-        bare_epoch(cfg)  # warm-up: first-touch allocations and kernel selection
-        for r in range(args.rounds):
-            # Alternate which side goes first, so neither always runs on a warmer (or cooler) machine.
-            pair = [("bare PyTorch loop", lambda: bare_epoch(cfg)), ("lightning fit", lambda: lightning_epoch(cfg, tmp))]
-            for name, fn in pair if r % 2 == 0 else pair[::-1]:
-                rows[name].append(fn())
-            rows["our data path"].append(ours_data_epoch(cfg))
-            rows["torchvision + DataLoader"].append(torchvision_data_epoch(cfg, root))
-    med = {k: statistics.median(v) for k, v in rows.items()}
+        fit = interleaved({"lightning fit": lambda: cli_fit(config_args, tmp), "bare PyTorch loop": lambda: bare_fit(cfg, tmp)},
+                          args.rounds)
+        data = interleaved({"our data path": lambda: ours_data_epoch(cfg),
+                            "torchvision v2, workers": lambda: torchvision_workers_epoch(cfg, root),
+                            "torchvision v2, batched": lambda: torchvision_batched_epoch(cfg)}, args.rounds)
+    rows = {**fit, **data}
     images = 60000 - cfg["data"]["val_size"]
-    print(f"one training epoch ({images:,} images, batch {cfg['data']['batch_size']}, {cfg['precision']}, "
-          f"{torch.get_num_threads()} threads), median of {args.rounds} interleaved rounds")
+    print(f"one epoch ({images:,} training images, batch {cfg['data']['batch_size']}, {cfg['precision']}, "
+          f"{torch.get_num_threads()} threads), median of {args.rounds} interleaved rounds after a warm-up")
     print(f"{'':<26} {'seconds':>8} {'images/s':>10}  all rounds (s)")
-    for name, seconds in med.items():
-        print(f"{name:<26} {seconds:>8.2f} {images / seconds:>10,.0f}  {' '.join(f'{s:.2f}' for s in rows[name])}")
-    print(f"lightning_epoch_s={med['lightning fit']:.3f}")
-    print(f"bare_epoch_s={med['bare PyTorch loop']:.3f}")
-    print(f"lightning_overhead_ratio={med['lightning fit'] / med['bare PyTorch loop']:.3f}")
-    print(f"ours_data_epoch_s={med['our data path']:.3f}")
-    print(f"torchvision_data_epoch_s={med['torchvision + DataLoader']:.3f}")
-    print(f"datapath_speedup={med['torchvision + DataLoader'] / med['our data path']:.1f}")
+    for name, seconds in rows.items():
+        med = statistics.median(seconds)
+        print(f"{name:<26} {med:>8.2f} {images / med:>10,.0f}  {' '.join(f'{s:.2f}' for s in seconds)}")
+    figures = {
+        "lightning_overhead_ratio": ratio(fit["lightning fit"], fit["bare PyTorch loop"]),
+        "datapath_speedup_vs_workers": ratio(data["torchvision v2, workers"], data["our data path"]),
+        "datapath_speedup_vs_batched": ratio(data["torchvision v2, batched"], data["our data path"]),
+    }
+    print(f"lightning_fit_s={statistics.median(fit['lightning fit']):.3f}")
+    print(f"bare_fit_s={statistics.median(fit['bare PyTorch loop']):.3f}")
+    for key, (med, sd) in figures.items():
+        print(f"{key}={med:.3f}")
+        print(f"{key}_sd={sd:.3f}")
+    med, sd = figures["lightning_overhead_ratio"]
+    if sd >= abs(med - 1):
+        print(f"note: the spread of the fit ratio ({sd:.3f}) is not smaller than the effect ({med - 1:+.3f}): "
+              "run more rounds on a quieter machine to resolve it", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,17 @@ from lightning.pytorch.trainer.states import TrainerFn
 PACKAGES = ("torch", "lightning", "torchmetrics", "torchvision", "jsonargparse", "numpy", "onnx", "onnxruntime", "tensorboard")
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (e.g. "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"), for run records."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def relative(path) -> str:
     """`path` relative to the working directory when it lies below it, for short, copy-pasteable output."""
     path = Path(path).resolve()
@@ -63,19 +74,19 @@ class LastCheckpoint(Callback):
     def on_train_batch_end(self, trainer: Trainer, *args) -> None:
         n = self.every_n_train_steps
         if n and trainer.global_step % n == 0 and self.path(trainer):
-            trainer.save_checkpoint(self.path(trainer))
+            trainer.save_checkpoint(self.path(trainer), weights_only=False)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Runs after validation and after ModelCheckpoint has updated best.ckpt, so the saved
         # state knows the best score so far and a resumed run keeps comparing against it.
         if self.path(trainer):
-            trainer.save_checkpoint(self.path(trainer))
+            trainer.save_checkpoint(self.path(trainer), weights_only=False)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         path = self.path(trainer)
         if not isinstance(exception, KeyboardInterrupt) or trainer.state.fn != TrainerFn.FITTING or path is None:
             return
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
             print(f"\ninterrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; saved {relative(path)}\n"
                   f"resume with: python -m src.train fit --ckpt_path {relative(path)}", file=sys.stderr, flush=True)
@@ -94,11 +105,15 @@ class RunRecord(Callback):
                 versions[name] = importlib.metadata.version(name)
             except importlib.metadata.PackageNotFoundError:
                 pass
+        argv = sys.argv[1:]
         record = {
-            "command": " ".join([Path(sys.executable).name, "-m", "src.train", *sys.argv[1:]]),
+            "command": " ".join([Path(sys.executable).name, "-m", "src.train", *argv]),
+            # The recipe files layered over default.yaml, as given (a resume adds the run's config.yaml).
+            "configs": [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
+                       + [a.split("=", 1)[1] for a in argv if a.startswith("--config=")],
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "cpu_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "world_size": trainer.world_size,

@@ -3,6 +3,7 @@
 A run directory (logs/mnist/version_N) holds config.yaml and checkpoints/{best,last}.ckpt. To
 resume, `fit --ckpt_path last` (or the path of a last.ckpt) is rewritten to continue that same run
 directory with that run's saved config, so the TensorBoard curves carry on where they stopped.
+`validate`, `test` and `predict` always name the checkpoint they evaluate: never random weights.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import torch
+import yaml
 
 LOGS = Path("logs")  # where `--ckpt_path last` looks: the default TensorBoardLogger save_dir
 
@@ -82,33 +84,114 @@ def primitives(hparams: dict) -> dict:
     return {k: convert(v) for k, v in hparams.items()}
 
 
-def find_last(logs: Path = LOGS) -> Path:
-    candidates = sorted(logs.glob("*/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+def find_latest(name: str, logs: Path = LOGS) -> Path:
+    """The newest `name` (best.ckpt or last.ckpt) of any run under `logs`, by modification time."""
+    candidates = sorted(logs.glob(f"*/*/checkpoints/{name}"), key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise CheckpointError(f"no last.ckpt under {logs}/ to resume: start a run with `python -m src.train fit`, "
+        todo = "resume" if name == "last.ckpt" else "evaluate"
+        raise CheckpointError(f"no {name} under {logs}/ to {todo}: start a run with `python -m src.train fit`, "
                               "or pass --ckpt_path PATH")
     return candidates[-1]
 
 
-def resume_arguments(argv: list[str]) -> list[str]:
-    """`fit --ckpt_path last|PATH` -> the same, plus the run's own config and its run directory.
+# What may change when a run resumes: settings that do not touch what is trained or how. Any other
+# override that differs from the run's saved config is refused, because the checkpoint restores the
+# weights, optimiser state and learning-rate schedule planned with the saved values; LightningCLI
+# would also silently replace every --model.* value with the checkpoint's own.
+RESUME_MAY_CHANGE = {
+    "data.data_dir", "data.download", "data.eval_batch_size", "trainer.accelerator", "trainer.enable_progress_bar",
+    "trainer.enable_model_summary", "trainer.log_every_n_steps", "last_checkpoint.every_n_train_steps",
+    "trainer.logger.init_args.save_dir",  # where to look for the run; the run's own directory is kept
+}
 
-    Arguments the user gave still come last, so they override the saved config.
+
+def checkpoint_arguments(argv: list[str]) -> list[str]:
+    """Make --ckpt_path explicit before LightningCLI sees it.
+
+    - `fit --ckpt_path last|PATH` resumes: the run's own config and run directory are added, and an
+      override that would change the planned run is refused (CheckpointError).
+    - `validate|test|predict` evaluate a trained model or refuse: without --ckpt_path, or with `best`,
+      best.ckpt of the latest run; with `last`, its last.ckpt.
     """
-    if not argv or argv[0] != "fit":
+    if not argv or any(a in ("-h", "--help", "--print_config") or a.startswith("--print_config=") for a in argv):
         return argv
-    rest, ckpt = _pop_option(argv[1:], "--ckpt_path")
-    if ckpt in (None, "null", "best", "hpc"):
+    sub, (rest, ckpt) = argv[0], _pop_option(argv[1:], "--ckpt_path")
+    logs = Path(_pop_option(rest, "--trainer.logger.init_args.save_dir")[1] or LOGS)
+    if sub in ("validate", "test", "predict"):
+        path = find_latest("last.ckpt" if ckpt == "last" else "best.ckpt", logs) if ckpt in (None, "null", "best", "last") else ckpt
+        return [sub, *rest, "--ckpt_path", str(path)]
+    if sub != "fit" or ckpt in (None, "null", "best", "hpc"):
         return argv
-    path = find_last() if ckpt == "last" else Path(ckpt)  # src.train checks the file itself before using it
+    path = find_latest("last.ckpt", logs) if ckpt == "last" else Path(ckpt)
     run_dir = path.resolve().parent.parent
-    if path.resolve().parent.name != "checkpoints" or not (run_dir / "config.yaml").is_file():
+    in_run = path.resolve().parent.name == "checkpoints" and (run_dir / "config.yaml").is_file()
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) if in_run else {}
+    if path.is_file():  # else src.train names the missing file
+        saved["model"] = {**saved.get("model", {}), **read_checkpoint(path)["hyper_parameters"]}
+    _refuse_changes(rest, saved, run_dir if in_run else None)
+    if not in_run:
         return ["fit", *rest, "--ckpt_path", str(path)]  # a checkpoint outside a run directory: a new run
     version = run_dir.name.removeprefix("version_")
     logger = "--trainer.logger.init_args."
     return ["fit", "--config", str(run_dir / "config.yaml"), *rest, "--ckpt_path", str(path),
             f"{logger}save_dir", str(run_dir.parent.parent), f"{logger}name", run_dir.parent.name,
             f"{logger}version", version if version.isdigit() else run_dir.name]
+
+
+def new_run_command(run_dir: Path, *overrides: str) -> str:
+    """The command that starts a fresh run with `run_dir`'s saved config and `overrides` on top."""
+    config = Path(run_dir) / "config.yaml"
+    return " ".join(["python -m src.train fit --config", str(config), "--trainer.logger.init_args.version null", *overrides])
+
+
+def _refuse_changes(args: list[str], saved: dict, run_dir: Path | None) -> None:
+    for key, value in _overrides(args):
+        if key == "config":
+            raise CheckpointError(f"--config {value}: a resumed run keeps its own config "
+                                  f"({run_dir / 'config.yaml' if run_dir else 'saved in the checkpoint'}); "
+                                  "pass single --key value overrides, or start a new run")
+        if key in RESUME_MAY_CHANGE:
+            continue
+        node, found = saved, True
+        for part in key.split("."):
+            found = isinstance(node, dict) and part in node
+            node = node.get(part) if found else None
+        if found and _same(node, value):
+            continue
+        why = ("the model and its optimiser state come from the checkpoint" if key.startswith("model.") else
+               "the one-cycle learning-rate schedule was planned for the saved number of steps"
+               if key in ("trainer.max_epochs", "trainer.max_steps", "data.batch_size", "trainer.devices",
+                          "trainer.num_nodes", "trainer.limit_train_batches", "trainer.accumulate_grad_batches")
+               else "the resumed run must train as its saved config says")
+        hint = f": {new_run_command(run_dir, f'--{key}', value)}" if run_dir else ""
+        raise CheckpointError(f"--{key} cannot change when resuming ({why}, {node!r} there); "
+                              f"resume without it, or start a new run with it{hint}")
+
+
+def _same(saved, given: str) -> bool:
+    try:
+        value = yaml.safe_load(given)
+    except yaml.YAMLError:
+        return False
+    if isinstance(saved, (list, tuple)) and isinstance(value, (list, tuple)):
+        return list(saved) == list(value)
+    return saved == value or str(saved) == str(value)
+
+
+def _overrides(args: list[str]) -> list[tuple[str, str]]:
+    """`--a.b value` and `--a.b=value` pairs of a command line, keys without the dashes."""
+    pairs, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--") and "=" in arg:
+            key, value = arg[2:].split("=", 1)
+            pairs.append((key, value))
+        elif arg.startswith("--"):
+            has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
+            pairs.append((arg[2:], args[i + 1] if has_value else "true"))
+            i += has_value
+        i += 1
+    return pairs
 
 
 def _pop_option(args: list[str], name: str) -> tuple[list[str], str | None]:

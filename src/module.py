@@ -15,7 +15,7 @@ matplotlib.use("Agg")  # figures are rendered to TensorBoard, never to a screen
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, PositiveFloat, PositiveInt, restricted_number_type
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, restricted_number_type
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from src.checkpoints import primitives
@@ -46,6 +46,7 @@ class MNISTClassifier(L.LightningModule):
         warmup_fraction: ClosedUnitInterval = 0.25,
         label_smoothing: UnitFraction = 0.1,
         ema_decay: UnitFraction = 0.998,
+        ema_warmup_steps: NonNegativeInt = 100,
         channels_last: bool = True,
     ):
         """
@@ -57,6 +58,8 @@ class MNISTClassifier(L.LightningModule):
             label_smoothing: cross-entropy target smoothing; 0 for plain cross-entropy.
             ema_decay: decay of an exponential moving average of the weights, used for validation,
                 test, predict and export; 0 turns it off. 0.999 averages over about the last 1,000 steps.
+            ema_warmup_steps: for this many optimizer steps the average simply copies the weights (the
+                random start is not worth remembering); from the next step on, `ema_decay` applies.
             channels_last: NHWC memory layout, faster for convolutions on CPUs and tensor cores.
         """
         super().__init__()
@@ -113,16 +116,23 @@ class MNISTClassifier(L.LightningModule):
             self._ema_counts = [(ema[k], cur[k]) for k in ema.keys() - set(floats)]  # BatchNorm's num_batches_tracked
 
     @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        """Move the average towards the live weights after optimizer step `step` (1 after the first batch).
+
+        During the warm-up (step <= ema_warmup_steps) the average copies the weights; after it, the
+        configured decay runs as is: ema = decay * ema + (1 - decay) * weights.
+        """
+        if self.ema is None:
+            return
+        if not hasattr(self, "_ema_floats"):
+            self.on_train_start()
+        warm = step > self.hparams.ema_warmup_steps
+        torch._foreach_lerp_(*self._ema_floats, 1 - self.hparams.ema_decay if warm else 1.0)
+        for ema, cur in self._ema_counts:
+            ema.copy_(cur)
+
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        if self.ema is not None:
-            if not hasattr(self, "_ema_floats"):
-                self.on_train_start()
-            # Warm the decay up from 0.1 so the average is not dominated by the random initial weights.
-            step = self.global_step
-            decay = min(self.hparams.ema_decay, (1 + step) / (10 + step))
-            torch._foreach_lerp_(*self._ema_floats, 1 - decay)
-            for ema, cur in self._ema_counts:
-                ema.copy_(cur)
+        self.update_ema(self.global_step)  # counts the optimizer steps taken, this one included
         if self.logger is not None and self.global_step % self.trainer.log_every_n_steps == 0:
             self.logger.log_metrics({"train/lr": self.lr_schedulers().get_last_lr()[0]}, step=self.global_step)
 

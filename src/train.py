@@ -27,11 +27,13 @@ import warnings
 from pathlib import Path
 
 import torch
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from src.callbacks import LastCheckpoint, PredictionCSV, RunRecord, relative
-from src.checkpoints import CheckpointError, check_compatible, check_hyperparameters, read_checkpoint, resume_arguments
+from src.callbacks import LastCheckpoint, PredictionCSV, RunRecord, cpu_model, relative
+from src.checkpoints import (CheckpointError, check_compatible, check_hyperparameters, checkpoint_arguments,
+                             new_run_command, read_checkpoint)
 from src.data import DataError, MNISTDataModule
 from src.module import MNISTClassifier, NonFiniteLossError
 
@@ -77,9 +79,26 @@ class CLI(LightningCLI):
             check_hyperparameters(path, self.checkpoint, MNISTClassifier)
         super()._parse_ckpt_path()
 
+    def before_instantiate_classes(self) -> None:
+        sub = self.config.get("subcommand")
+        trainer = self.config[sub]["trainer"] if sub else None
+        if trainer is None or not str(trainer.get("precision")).startswith("bf16"):
+            return
+        on_cpu = trainer.get("accelerator") == "cpu" or (trainer.get("accelerator") == "auto" and not torch.cuda.is_available())
+        if on_cpu and not cpu_has_fast_bf16():
+            # Without AMX or AVX512-BF16, bf16 is emulated and slower than fp32, at no gain in accuracy.
+            trainer["precision"] = "32-true"  # what config.yaml records is what ran
+            if os.environ.get("LOCAL_RANK", "0") == "0":
+                print(f"note: {cpu_model()} has no AMX or AVX512-BF16, where bf16 is slower than fp32: training in "
+                      "32-true instead (pass --trainer.precision 32-true to skip this note)", file=sys.stderr, flush=True)
+
     def _run_subcommand(self, subcommand: str) -> None:
         if self.checkpoint is not None:  # the model is built by now: its shapes must match the weights
-            check_compatible(self.config_init[subcommand]["ckpt_path"], self.checkpoint, self.model)
+            path = self.config_init[subcommand]["ckpt_path"]
+            check_compatible(path, self.checkpoint, self.model)
+            if subcommand != "fit" and os.environ.get("LOCAL_RANK", "0") == "0":
+                step = f"epoch {self.checkpoint.get('epoch')}, step {self.checkpoint.get('global_step')}"
+                print(f"checkpoint  {relative(path)}  ({step})", flush=True)
             self.checkpoint = None  # Lightning loads it again for itself; don't hold a second copy
         if self.trainer.logger is not None:
             _check_writable(Path(self.trainer.logger.save_dir))
@@ -93,8 +112,11 @@ class CLI(LightningCLI):
         except NonFiniteLossError as e:
             last = Path(self.trainer.checkpoint_callback.dirpath or "") / "last.ckpt"
             kept = f"the last good checkpoint is {relative(last)}" if last.is_file() else "no checkpoint was written"
-            raise UserError(f"{e}; training stopped and {kept}: lower --model.lr (now {self.model.hparams.lr}) "
-                            "or use --trainer.precision 32-true") from None
+            # A lower rate changes the schedule, so it is a new run from this run's config, not a resume.
+            retry = (new_run_command(relative(self.trainer.log_dir), "--model.lr", f"{self.model.hparams.lr / 2:g}")
+                     if self.trainer.log_dir and Path(self.trainer.log_dir, "config.yaml").is_file()
+                     else f"python -m src.train fit ... --model.lr {self.model.hparams.lr / 2:g}")
+            raise UserError(f"{e}; training stopped and {kept}: start again with half the learning rate: {retry}") from None
         except RuntimeError as e:  # torch.OutOfMemoryError is a RuntimeError too
             if not _is_out_of_memory(e):
                 raise
@@ -123,6 +145,15 @@ class CLI(LightningCLI):
             hparams |= {"precision": trainer.precision, "seed": self.config.fit.get("seed_everything")}
             trainer.logger.log_hyperparams(hparams, {"hp/test_acc": test_acc, "hp/best_val_acc": best_val})
         run_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+        if trainer.is_global_zero and run_dir:
+            # What `python -m src.runs` tabulates; a run without this file was interrupted or never tested.
+            results = {
+                "test_acc": test_acc, "best_val_acc": best_val, "fit_seconds": round(fit_seconds, 2),
+                "epochs": trainer.current_epoch, "global_step": trainer.global_step, "precision": str(trainer.precision),
+                "seed": self.config.fit.get("seed_everything"), "world_size": trainer.world_size,
+                "resumed": bool(self.config.fit.get("ckpt_path")), "checkpoint": relative(best) if best else None,
+            }
+            Path(run_dir, "results.yaml").write_text(yaml.safe_dump(results, sort_keys=False))
         if trainer.is_global_zero:
             rows = [
                 ("test accuracy", f"{test_acc:.2%}  (official 10,000-image test set, best checkpoint)"),
@@ -148,6 +179,17 @@ def _check_writable(directory: Path) -> None:
                         "pass a writable one with --trainer.logger.init_args.save_dir DIR") from None
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX512-BF16 on x86; assumed on other machines)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # not Linux: leave the choice to the user
+    if " avx512f" not in flags and " avx2" not in flags:
+        return True  # not an x86 CPU (e.g. ARM with its own bf16 instructions)
+    return any(f" {flag}" in flags for flag in ("amx_bf16", "avx512_bf16"))
+
+
 def _is_out_of_memory(e: BaseException) -> bool:
     return isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e)
 
@@ -161,6 +203,7 @@ def main(args: list[str] | None = None) -> None:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
+        args = checkpoint_arguments(args)
         CLI(
             MNISTClassifier,
             MNISTDataModule,
@@ -169,7 +212,7 @@ def main(args: list[str] | None = None) -> None:
             trainer_defaults={"callbacks": [PredictionCSV(), RunRecord()]},
             save_config_kwargs={"overwrite": True},  # a resumed run rewrites the same config.yaml
             auto_configure_optimizers=False,  # the module owns its optimiser and schedule
-            args=resume_arguments(args),
+            args=args,
         )
     except (UserError, DataError, CheckpointError) as e:
         if debug:
@@ -179,6 +222,11 @@ def main(args: list[str] | None = None) -> None:
         if debug or e.errno not in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
             raise
         sys.exit(f"error: cannot write {e.filename or 'a file'} ({e.strerror}): free some space or choose another directory")
+    finally:
+        # Close the DDP process group on every rank and every path (success, error, Ctrl-C): a gloo group
+        # left to the interpreter's exit can abort the process ("terminate called without an active exception").
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import src.train
+from src.model import Net, complexity
 from tests.conftest import REPO, TINY, run_cli
 
 
@@ -47,8 +49,9 @@ def test_tensorboard_holds_scalars_figures_and_hparams(tiny_run):
     assert acc.Images("test/misclassified")[0].width > 100
     lrs = [e.value for e in acc.Scalars("train/lr")]
     assert max(lrs) > lrs[0]  # the one-cycle warm-up is visible
-    hp_test = acc.Scalars("hp/test_acc")[0].value
-    assert hp_test == pytest.approx(acc.Scalars("test/acc")[-1].value) and 0.9 < hp_test <= 1
+    # hp/best_val_acc comes from the checkpoint callback's score; the per-epoch curve must agree with it.
+    best_val = acc.Scalars("hp/best_val_acc")[0].value
+    assert best_val == pytest.approx(max(e.value for e in acc.Scalars("val/acc"))) and 0.9 < best_val <= 1
     # The hparams tab is populated, with no placeholder hp_metric = -1.
     assert "hp_metric" not in tags["scalars"]
     plugin = acc.PluginTagToContent("hparams")
@@ -63,6 +66,27 @@ def test_test_subcommand_reproduces_logged_accuracy(tiny_run):
     logged = events(tiny_run["run_dir"]).Scalars("hp/test_acc")[0].value
     retested = events(test_dir).Scalars("test/acc")[-1].value
     assert retested == pytest.approx(logged, abs=1e-6), proc.stdout
+    assert "checkpoint  logs/mnist/version_0/checkpoints/best.ckpt  (epoch 0, step 100)" in proc.stdout  # what it evaluated
+
+
+@pytest.mark.parametrize("subcommand,ckpt,expected", [
+    ("test", [], "best.ckpt"), ("validate", ["--ckpt_path", "best"], "best.ckpt"),
+    ("predict", ["--ckpt_path", "last"], "last.ckpt"), ("test", ["--ckpt_path", "last"], "last.ckpt")])
+def test_evaluation_uses_the_latest_run(tiny_run, subcommand, ckpt, expected):
+    """Without --ckpt_path (or with best|last) the latest run's checkpoint is evaluated, never random weights."""
+    proc = run_cli(subcommand, *TINY, *ckpt, cwd=tiny_run["work"])
+    assert re.search(rf"^checkpoint  logs/mnist/version_0/checkpoints/{expected}  \(epoch 0, step 100\)$", proc.stdout, re.M), proc.stdout
+    if subcommand == "test":
+        logged = events(tiny_run["run_dir"]).Scalars("hp/test_acc")[0].value
+        assert float(re.search(r"test/acc\s*│\s*([\d.]+)", proc.stdout).group(1)) > logged - 0.01  # a trained model
+
+
+@pytest.mark.parametrize("subcommand", ["test", "validate", "predict"])
+def test_evaluation_without_a_trained_model_refuses(tmp_path, subcommand):
+    proc = run_cli(subcommand, *TINY, cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: no best.ckpt under logs/")
+    assert not (tmp_path / "logs").exists()  # no run directory was started
 
 
 def test_predict_writes_csv(tiny_run):
@@ -79,8 +103,43 @@ def test_validate_subcommand(tiny_run):
     assert "val/acc" in proc.stdout
 
 
-def test_print_config_and_overrides():
-    proc = run_cli("fit", "--config", "configs/default.yaml", "--trainer.max_epochs", "3", "--print_config", cwd=REPO)
-    config = yaml.safe_load(proc.stdout)
-    assert config["trainer"]["max_epochs"] == 3
-    assert config["checkpoint"]["monitor"] == "val/acc" and config["model"]["channels"] == [16, 32, 64, 128]
+def resolved_config(monkeypatch, capsys, *args) -> dict:
+    """`fit ... --print_config`, in-process: the config LightningCLI would run with."""
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as done:
+        src.train.main(["fit", *args, "--print_config"])
+    assert not done.value.code
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_recipe_is_layered_over_default_and_the_command_line_wins(monkeypatch, capsys):
+    config = resolved_config(monkeypatch, capsys, "--config", "configs/fast.yaml", "--trainer.max_epochs", "3")
+    assert config["model"]["stem_stride"] == 2 and config["model"]["ema_decay"] == 0.99  # from fast.yaml
+    assert config["model"]["channels"] == [16, 32, 64, 128] and config["data"]["batch_size"] == 256  # from default.yaml
+    assert config["trainer"]["max_epochs"] == 3  # fast.yaml says 10: the command line comes last
+    assert config["checkpoint"]["monitor"] == "val/acc"
+
+
+def readme_sizes() -> dict[str, tuple[int, float]]:
+    """The README's model-size table: config name -> (parameters, millions of MACs per image)."""
+    rows = re.findall(r"^\| `(\w+)` \| ([\d,]+) \| ([\d.]+) M \|", (REPO / "README.md").read_text(), re.M)
+    return {name: (int(params.replace(",", "")), float(macs)) for name, params, macs in rows}
+
+
+@pytest.mark.parametrize("name", ["default", "fast", "best", "ddp", "gpu"])
+def test_every_shipped_config_parses_and_builds_the_model_the_readme_states(monkeypatch, capsys, name):
+    args = [] if name == "default" else ["--config", f"configs/{name}.yaml"]
+    m = resolved_config(monkeypatch, capsys, *args)["model"]
+    params, macs = complexity(Net(tuple(m["channels"]), m["convs_per_stage"], m["hidden"], m["dropout"], m["stem_stride"]))
+    assert readme_sizes()[name] == (params, round(macs / 1e6, 2))
+
+
+def test_bf16_falls_back_to_fp32_on_a_cpu_without_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(src.train, "cpu_has_fast_bf16", lambda: False)  # as on a CPU without AMX or AVX512-BF16
+    monkeypatch.chdir(tmp_path)
+    src.train.main(["fit", *TINY, "--trainer.limit_train_batches", "5", "--trainer.precision", "bf16-mixed"])
+    err = capsys.readouterr().err
+    assert re.search(r"^note: .* has no AMX or AVX512-BF16, .* training in 32-true instead", err, re.M), err[-2000:]
+    run_dir = tmp_path / "logs" / "mnist" / "version_0"
+    assert yaml.safe_load((run_dir / "results.yaml").read_text())["precision"] == "32-true"
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["precision"] == "32-true"

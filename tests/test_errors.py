@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import yaml
 
 import src.data
 import src.model
@@ -110,11 +111,20 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(monkeypatch, capsys, tmp_
     monkeypatch.setattr(src.data.MNISTDataModule, "on_after_batch_transfer", poisoned)
     message = run_in_process(monkeypatch, capsys, tmp_path, "--trainer.max_epochs", "2",
                              "--trainer.limit_train_batches", "40", "--last_checkpoint.every_n_train_steps", "10")
-    assert "loss became nan at epoch 1, step 45" in message and "--model.lr" in message
+    assert "loss became nan at epoch 1, step 45" in message
     assert "last good checkpoint is logs/mnist/version_0/checkpoints/last.ckpt" in message
     last = torch.load(tmp_path / "logs/mnist/version_0/checkpoints/last.ckpt", weights_only=True)
     assert last["global_step"] == 40  # saved before the blow-up, never after
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    # The advice is a command that works: a new run from the same config at half the learning rate.
+    command = message.split("start again with half the learning rate: ")[1]
+    assert command.startswith("python -m src.train fit --config logs/mnist/version_0/config.yaml") and "--model.lr 0.1" in command
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    src.train.main(command.split()[3:])
+    new_run = tmp_path / "logs/mnist/version_1"
+    assert yaml.safe_load((new_run / "config.yaml").read_text())["model"]["lr"] == 0.1
+    assert torch.load(new_run / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 80
 
 
 def test_out_of_memory_names_the_setting(monkeypatch, capsys, tmp_path):

@@ -1,8 +1,12 @@
+import lightning as L
 import pytest
 import torch
 
+from src.data import MNISTDataModule
+
 from src.model import Net, complexity
 from src.module import MNISTClassifier
+from tests.conftest import DATA
 
 
 def expected_params(channels, convs, hidden):
@@ -45,21 +49,42 @@ def test_dropout_only_in_training():
     assert torch.equal(net(x), net(x))
 
 
-def test_module_trains_and_averages():
-    module = MNISTClassifier(channels=(8, 16, 32), hidden=16, ema_decay=0.9)
-    assert all(isinstance(v, (int, float, bool, tuple, list)) for v in module.hparams.values())
-    optimizer = torch.optim.SGD(module.net.parameters(), lr=0.1)
-    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
-    before = [p.clone() for p in module.ema.parameters()]
-    for _ in range(3):
-        loss = torch.nn.functional.cross_entropy(module.net(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        module.on_train_batch_end(None, None, 0)
-    # The average moved towards the trained weights, but is not equal to them.
-    for b, e, p in zip(before, module.ema.parameters(), module.net.parameters()):
-        assert not torch.equal(b, e) and not torch.equal(e, p)
+class RecordWeights(L.Callback):
+    """The live weights after every optimizer step; callbacks run before the module's own EMA update."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_train_batch_end(self, trainer, module, *args):
+        self.steps.append((trainer.global_step, {k: v.clone() for k, v in module.net.state_dict().items()}))
+
+
+def test_ema_follows_the_configured_decay_after_warmup(tmp_path):
+    """Through a real Trainer: the average copies the weights for ema_warmup_steps, then runs the configured decay."""
+    warmup, decay, steps = 5, 0.9, 12
+    L.seed_everything(0)
+    module = MNISTClassifier(channels=(8, 16, 32), hidden=16, ema_decay=decay, ema_warmup_steps=warmup)
+    data = MNISTDataModule(data_dir=str(DATA), batch_size=32, val_size=59_000)
+    record = RecordWeights()
+    trainer = L.Trainer(accelerator="cpu", max_steps=steps, limit_val_batches=0, logger=False, callbacks=[record],
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)
+    trainer.fit(module, data)
+    assert [s for s, _ in record.steps] == list(range(1, steps + 1))
+    expected = {}
+    for step, weights in record.steps:  # by hand: copy during the warm-up, then ema = d * ema + (1 - d) * w
+        for k, w in weights.items():
+            if step <= warmup or not w.is_floating_point():
+                expected[k] = w.clone()
+            else:
+                expected[k] = decay * expected[k] + (1 - decay) * w
+    ema = module.ema.state_dict()
+    assert {k for k in ema if "running_mean" in k} and set(ema) == set(expected)  # BatchNorm buffers included
+    for k in expected:
+        torch.testing.assert_close(ema[k], expected[k], rtol=1e-5, atol=1e-6, msg=k)
+    # The average is not the live weights, and not what the old warm-up ((1 + t) / (10 + t)) would give.
+    assert not torch.equal(ema["features.0.weight"], module.net.state_dict()["features.0.weight"])
     assert not any(p.requires_grad for p in module.ema.parameters())
     module.eval()
+    x = torch.randn(4, 1, 28, 28)
     assert torch.equal(module(x), module.ema(x))

@@ -1,35 +1,17 @@
 """Killed, interrupted and repeated runs: resume where they stopped, and repeat exactly."""
 
-import os
-import random
 import signal
-import subprocess
-import sys
-import time
 
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import REPO, TINY, run_cli
+from tests.conftest import TINY, run_cli
 
 # Three short epochs with last.ckpt refreshed every 5 steps, so a kill can land anywhere.
 EPOCHS, STEPS = 3, 30
 RESUMABLE = [*TINY, "--trainer.max_epochs", str(EPOCHS), "--trainer.limit_train_batches", str(STEPS),
              "--last_checkpoint.every_n_train_steps", "5"]
-
-
-def start(cwd, *args):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "src.train", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(path, proc, timeout=300):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
 
 
 def assert_finished(run_dir):
@@ -43,35 +25,48 @@ def assert_finished(run_dir):
     assert max(e.step for e in acc.Scalars("train/loss")) >= EPOCHS * STEPS - 10  # the curves went on to the end
 
 
-def test_sigkill_then_resume_last(tmp_path):
-    seed = random.randrange(10**6)
-    proc = start(tmp_path, "fit", *RESUMABLE)
+def signal_at(step: int, signal: str) -> list[str]:
+    return ["--trainer.callbacks+=tests.signals.SignalAt", "--trainer.callbacks.step", str(step),
+            "--trainer.callbacks.signal", signal]
+
+
+def test_sigkill_mid_run_then_resume_last(tmp_path):
+    # Killed (kill -9) after step 47 of 90, in the second epoch: last.ckpt was last written at step 45.
+    proc = run_cli("fit", *RESUMABLE, *signal_at(47, "SIGKILL"), cwd=tmp_path, check=False)
+    assert proc.returncode == -signal.SIGKILL and "test accuracy" not in proc.stdout  # it died mid-run
     run_dir = tmp_path / "logs" / "mnist" / "version_0"
-    wait_for(run_dir / "checkpoints" / "last.ckpt", proc)
-    time.sleep(random.Random(seed).uniform(0, 3))  # anywhere in the run, mid-write included
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    for ckpt in (run_dir / "checkpoints").glob("*.ckpt"):  # whatever survived is whole
-        torch.load(ckpt, weights_only=True)
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 45
     out = run_cli("fit", "--ckpt_path", "last", cwd=tmp_path).stdout  # no other argument: the run's own config
-    assert sorted(p.name for p in run_dir.parent.iterdir()) == ["version_0"], f"seed {seed}"
+    assert sorted(p.name for p in run_dir.parent.iterdir()) == ["version_0"]
     assert "test accuracy" in out
     assert_finished(run_dir)
 
 
 def test_ctrl_c_saves_and_prints_resume_command(tmp_path):
-    proc = start(tmp_path, "fit", *RESUMABLE, "--last_checkpoint.every_n_train_steps", "0")
-    run_dir = tmp_path / "logs" / "mnist" / "version_0"
-    wait_for(run_dir / "environment.yaml", proc)
-    time.sleep(2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0 and "Traceback" not in err
-    command = err.strip().splitlines()[-1]
+    proc = run_cli("fit", *RESUMABLE, "--last_checkpoint.every_n_train_steps", "0", *signal_at(17, "SIGINT"),
+                   cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    command = proc.stderr.strip().splitlines()[-1]
     assert command == "resume with: python -m src.train fit --ckpt_path logs/mnist/version_0/checkpoints/last.ckpt"
-    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert 0 < saved["global_step"] < EPOCHS * STEPS
+    run_dir = tmp_path / "logs" / "mnist" / "version_0"
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 17
     run_cli(*command.removeprefix("resume with: python -m src.train ").split(), cwd=tmp_path)
+    assert_finished(run_dir)
+
+
+def test_resume_refuses_changes_that_would_be_ignored(tmp_path):
+    run_cli("fit", *RESUMABLE, *signal_at(17, "SIGINT"), cwd=tmp_path, check=False)
+    run_dir = tmp_path / "logs" / "mnist" / "version_0"
+    for args, key in ((["--model.lr", "0.05"], "--model.lr"), (["--trainer.max_epochs", "5"], "--trainer.max_epochs"),
+                      (["--data.batch_size", "128"], "--data.batch_size")):
+        proc = run_cli("fit", "--ckpt_path", "last", *args, cwd=tmp_path, check=False)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr
+        assert last.startswith(f"error: {key} cannot change when resuming"), last
+    # The same value as saved is no change, and a setting that does not alter training takes effect.
+    run_cli("fit", "--ckpt_path", "last", "--trainer.max_epochs", str(EPOCHS), "--data.eval_batch_size", "500",
+            cwd=tmp_path)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["eval_batch_size"] == 500
     assert_finished(run_dir)
 
 

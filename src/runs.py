@@ -1,0 +1,122 @@
+"""The runs table: every training run under logs/, and each recipe's mean and spread over seeds.
+
+    python -m src.runs                       # all runs under logs/
+    python -m src.runs --logs other/logs --markdown
+
+Reads each run directory that `python -m src.train fit` wrote (config.yaml, environment.yaml and
+results.yaml). One row per run: recipe, seed, epochs, precision, test accuracy, best validation
+accuracy, fit time and the CPU or GPU it ran on. Then one row per recipe, epochs, precision and
+hardware: mean ± sd of the test accuracy, its minimum and the number of runs. Runs that were
+interrupted or never tested are listed and marked, never averaged; a resumed run's accuracy counts
+but its fit time (one session's) does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def _yaml(path: Path) -> dict:
+    try:
+        return yaml.safe_load(path.read_text()) or {} if path.is_file() else {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def recipe_name(configs: list[str]) -> str:
+    """`--config configs/fast.yaml` -> "fast"; no --config -> "default" (configs/default.yaml alone)."""
+    return Path(configs[-1]).stem if configs else "default"
+
+
+def read_run(run_dir: Path) -> dict | None:
+    """One row of the table, or None for a directory that no `fit` wrote (e.g. a `test` run)."""
+    env = _yaml(run_dir / "environment.yaml")
+    if not env:
+        return None
+    config, results = _yaml(run_dir / "config.yaml"), _yaml(run_dir / "results.yaml")
+    status = "ok" if results else ("interrupted" if (run_dir / "checkpoints").is_dir() else "not tested")
+    if results.get("resumed"):
+        status = "resumed"
+    return {
+        "run": str(run_dir),
+        "recipe": recipe_name(env.get("configs") or []),
+        "seed": results.get("seed", config.get("seed_everything")),
+        "epochs": results.get("epochs", config.get("trainer", {}).get("max_epochs")),
+        "precision": str(results.get("precision", config.get("trainer", {}).get("precision", "?"))),
+        "test_acc": results.get("test_acc"),
+        "best_val_acc": results.get("best_val_acc"),
+        "fit_seconds": results.get("fit_seconds"),
+        "device": env.get("gpu") or env.get("cpu") or "?",
+        "status": status,
+    }
+
+
+def collect(logs: Path) -> list[dict]:
+    dirs = sorted(logs.glob("*/*/"), key=lambda p: (p.parent.name, int(p.name.split("_")[-1]) if p.name.split("_")[-1].isdigit() else 0, p.name))
+    return [row for row in map(read_run, dirs) if row is not None]
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per (recipe, epochs, precision, device): accuracy mean, sd, min, n over tested runs."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["status"] in ("ok", "resumed") and row["test_acc"] is not None:
+            groups.setdefault((row["recipe"], row["epochs"], row["precision"], row["device"]), []).append(row)
+    out = []
+    for (recipe, epochs, precision, device), members in groups.items():
+        accs = [r["test_acc"] for r in members]
+        times = [r["fit_seconds"] for r in members if r["status"] == "ok" and r["fit_seconds"] is not None]
+        out.append({
+            "recipe": recipe, "epochs": epochs, "precision": precision, "device": device, "n": len(accs),
+            "mean": statistics.fmean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0, "min": min(accs),
+            "seeds": sorted(r["seed"] for r in members if r["seed"] is not None),
+            "fit_seconds": statistics.fmean(times) if times else None,
+        })
+    return out
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.2f}%" if isinstance(x, (int, float)) else "-"
+
+
+def _time(s) -> str:
+    return "-" if s is None else f"{int(s // 60)}:{s % 60:04.1f}"
+
+
+def render(rows: list[dict], summary: list[dict], markdown: bool = False) -> str:
+    def table(header: list[str], body: list[list[str]]) -> list[str]:
+        if markdown:
+            return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
+        widths = [max(len(x) for x in col) for col in zip(header, *body)]
+        return ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *body]]
+
+    runs = table(["run", "recipe", "seed", "epochs", "precision", "test acc", "best val", "fit time", "device", "status"],
+                 [[Path(r["run"]).name, r["recipe"], str(r["seed"]), str(r["epochs"]), r["precision"], _pct(r["test_acc"]),
+                   _pct(r["best_val_acc"]), _time(r["fit_seconds"]), r["device"], r["status"]] for r in rows])
+    recipes = table(["recipe", "epochs", "precision", "test acc mean ± sd", "min", "n", "seeds", "mean fit time", "device"],
+                    [[s["recipe"], str(s["epochs"]), s["precision"], f"{100 * s['mean']:.2f} ± {100 * s['sd']:.2f}%",
+                      _pct(s["min"]), str(s["n"]), ",".join(map(str, s["seeds"])), _time(s["fit_seconds"]), s["device"]]
+                     for s in summary])
+    return "\n".join([*runs, "", *recipes])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.runs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=Path, default=Path("logs"), help="where the runs are (default: %(default)s)")
+    parser.add_argument("--markdown", action="store_true", help="Markdown tables, to paste into a README")
+    args = parser.parse_args(argv)
+    rows = collect(args.logs)
+    if not rows:
+        print(f"error: no training runs under {args.logs}/: train one with `python -m src.train fit`", file=sys.stderr)
+        return 1
+    print(render(rows, summarise(rows), args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""`python -m src.runs`: fabricated run directories in, a known table out."""
+
+import yaml
+
+from src.runs import main
+
+CPU = "Test CPU @ 1.00GHz"
+
+
+def fake_run(logs, version, configs, seed, test_acc=None, fit_seconds=100.0, precision="32-true", checkpoints=True,
+             resumed=False):
+    run = logs / "mnist" / f"version_{version}"
+    run.mkdir(parents=True)
+    (run / "environment.yaml").write_text(yaml.safe_dump({"configs": configs, "cpu": CPU, "gpu": None}))
+    (run / "config.yaml").write_text(yaml.safe_dump({"seed_everything": seed, "trainer": {"max_epochs": 15, "precision": precision}}))
+    if checkpoints:
+        (run / "checkpoints").mkdir()
+    if test_acc is not None:
+        (run / "results.yaml").write_text(yaml.safe_dump({
+            "test_acc": test_acc, "best_val_acc": test_acc - 0.001, "fit_seconds": fit_seconds, "epochs": 15,
+            "precision": precision, "seed": seed, "resumed": resumed}))
+
+
+def test_runs_table(tmp_path, capsys):
+    logs = tmp_path / "logs"
+    fake_run(logs, 0, [], 0, 0.9960, 150.0)
+    fake_run(logs, 1, [], 1, 0.9950, 160.0)
+    fake_run(logs, 2, [], 2, 0.9970, 170.0, resumed=True)  # accuracy counts, its one-session time does not
+    fake_run(logs, 3, ["configs/fast.yaml"], 0, 0.9940, 40.0, precision="bf16-mixed")
+    fake_run(logs, 4, ["configs/fast.yaml"], 1)  # killed: checkpoints but no results
+    fake_run(logs, 5, [], 3, checkpoints=False)  # never got to train or test
+    (logs / "mnist" / "version_6").mkdir()  # a `test` run: no environment.yaml, not a training run
+    assert main(["--logs", str(logs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    runs = [line.split() for line in lines[1:7]]
+    assert [r[:3] for r in runs] == [["version_0", "default", "0"], ["version_1", "default", "1"],
+                                     ["version_2", "default", "2"], ["version_3", "fast", "0"],
+                                     ["version_4", "fast", "1"], ["version_5", "default", "3"]]
+    assert runs[0][5:8] == ["99.60%", "99.50%", "2:30.0"] and runs[0][-1] == "ok"
+    assert lines[2].endswith("ok") and lines[3].endswith("resumed") and lines[5].endswith("interrupted")
+    assert lines[6].endswith("not tested")
+    summary = {line.split()[0] + " " + line.split()[2]: " ".join(line.split()) for line in lines[9:]}
+    assert set(summary) == {"default 32-true", "fast bf16-mixed"}
+    # default: 99.60, 99.50, 99.70 -> mean 99.60, sd 0.10, min 99.50, n 3; time over the two whole runs: 2:35.0
+    assert "99.60 ± 0.10% 99.50% 3 0,1,2 2:35.0" in summary["default 32-true"]
+    assert "99.40 ± 0.00% 99.40% 1 0 0:40.0" in summary["fast bf16-mixed"]
+
+
+def test_no_runs_is_one_line(tmp_path, capsys):
+    assert main(["--logs", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: no training runs under {tmp_path}/")
