@@ -5,13 +5,15 @@
     python -m src.train fit --trainer.max_epochs 3 --data.batch_size 512
     python -m src.train fit --print_config                    # the fully resolved config
     python -m src.train fit --ckpt_path last                  # resume the latest run where it stopped
-    python -m src.train test --ckpt_path logs/mnist/version_0/checkpoints/best.ckpt
+    python -m src.train test                                  # best.ckpt of the latest run (it says which)
+    python -m src.train validate --ckpt_path last             # ... or its last.ckpt
     python -m src.train predict --ckpt_path logs/mnist/version_0/checkpoints/best.ckpt
 
 `fit` ends by testing the best checkpoint (by val/acc) on the official 10k test set and printing a
 summary. Each command writes a run directory logs/mnist/version_N with the TensorBoard events,
-config.yaml, environment.yaml and, for fit, checkpoints/{best,last}.ckpt; predict writes
-predictions.csv. Mistakes end in one `error:` line and a non-zero exit; add --debug for a traceback.
+config.yaml and, for fit, environment.yaml, results.yaml and checkpoints/{best,last}.ckpt; predict
+writes predictions.csv. `validate`, `test` and `predict` evaluate a trained checkpoint or refuse.
+Mistakes end in one `error:` line and a non-zero exit; add --debug for a traceback.
 """
 
 import time

@@ -1,10 +1,11 @@
-"""Slow: the default recipe in full, as a user runs it, and the shipped model on rendered digits.
+"""Slow: the default recipe in full over 5 seeds, as a user runs it, and the shipped model on rendered digits.
 
-    python -m pytest -m slow        # about 5 minutes on 2 CPU cores
+    python -m pytest -m slow        # about 20 minutes on 2 CPU cores
 """
 
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -19,27 +20,38 @@ from tests.conftest import DATA, REPO, run_cli
 pytestmark = pytest.mark.slow
 
 
+SEEDS = range(5)
+
+
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
+def default_runs(tmp_path_factory):
+    """The default recipe once per seed, in one work directory (logs/mnist/version_<seed>)."""
     work = tmp_path_factory.mktemp("default")
-    start = time.monotonic()
-    proc = run_cli("fit", "--data.data_dir", str(DATA), cwd=work, timeout=1800)
-    return {"work": work, "stdout": proc.stdout, "seconds": time.monotonic() - start}
+    runs = []
+    for seed in SEEDS:
+        start = time.monotonic()
+        proc = run_cli("fit", "--data.data_dir", str(DATA), "--seed_everything", str(seed), cwd=work, timeout=1800)
+        acc = float(re.search(r"^test accuracy\s+([\d.]+)%", proc.stdout, re.M).group(1))
+        runs.append({"seed": seed, "acc": acc, "seconds": time.monotonic() - start})
+    return {"work": work, "runs": runs}
 
 
-def test_default_recipe_accuracy_and_time(default_run):
-    acc = float(re.search(r"^test accuracy\s+([\d.]+)%", default_run["stdout"], re.M).group(1))
-    print(f"\ndefault recipe: test accuracy {acc:.2f}%, {default_run['seconds']:.0f} s")
-    assert acc >= 99.60
-    assert default_run["seconds"] <= 300
+def test_default_recipe_accuracy_over_seeds_and_time(default_runs):
+    accs = [r["acc"] for r in default_runs["runs"]]
+    print("\ndefault recipe: " + ", ".join(f"seed {r['seed']} {r['acc']:.2f}% in {r['seconds']:.0f} s" for r in default_runs["runs"]))
+    print(f"mean {statistics.fmean(accs):.3f}%, sd {statistics.stdev(accs):.3f}, min {min(accs):.2f}%")
+    assert statistics.fmean(accs) >= 99.62 and min(accs) >= 99.55  # the recipe's targets, for any seed
+    assert max(r["seconds"] for r in default_runs["runs"]) <= 180  # the whole command, 2 CPU cores
 
 
-def test_rendered_test_digits(default_run, tmp_path):
+def test_rendered_test_digits(default_runs, tmp_path):
     """The edge predictor on all 10,000 test digits drawn dark on white paper, resized, as RGB PNG files."""
-    model = default_run["work"] / "artifacts" / "mnist.onnx"
+    work = default_runs["work"]
+    model = work / "artifacts" / "mnist.onnx"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "export", "--out", str(model), "--data-dir", str(DATA)],
-                   cwd=default_run["work"], env=env, check=True, capture_output=True)
+    ckpt = work / "logs" / "mnist" / "version_0" / "checkpoints" / "best.ckpt"  # seed 0
+    subprocess.run([sys.executable, "-m", "export", "--ckpt", str(ckpt), "--out", str(model), "--data-dir", str(DATA)],
+                   cwd=work, env=env, check=True, capture_output=True)
     images, labels = load_mnist(DATA, train=False)
     sizes = np.random.default_rng(0).integers(40, 200, len(labels))
     for i, (digit, size) in enumerate(zip(images.numpy(), sizes)):
