@@ -17,6 +17,7 @@ import onnx
 import torch
 from torch import nn
 
+from export import predict
 from src.checkpoints import check_compatible, check_hyperparameters, read_checkpoint
 from src.data import MEAN, STD
 from src.model import Net
@@ -25,15 +26,9 @@ from src.module import MNISTClassifier
 OPSET = 18  # the lowest the torch.export-based exporter emits; onnxruntime >= 1.14 runs it
 LABELS = [str(d) for d in range(10)]
 INPUT = {"name": "image", "shape": ["batch", 1, 28, 28], "dtype": "float32", "range": [0.0, 1.0]}
-# How MNIST itself was made, and what export/predict.py does to any photo or scan before inference.
-PREPROCESSING = {
-    "polarity": "light digit on dark background (predict.py inverts dark-on-light inputs)",
-    "crop": "bounding box of the digit",
-    "fit": 20,  # the digit's longer side is scaled to 20 px, keeping its aspect ratio
-    "canvas": 28,  # ... and placed on a 28x28 canvas
-    "center": "mass",  # with its centre of mass at the canvas centre
-    "scale": "pixel / 255 for 8-bit images, so values lie in [0, 1]",
-}
+# Every number of the preprocessing export/predict.py applies to a photo or scan before inference,
+# defined there once; written into the model's metadata so the predictor and the browser page read them back.
+PREPROCESSING = predict.PREPROCESSING
 
 
 class Deployable(nn.Module):

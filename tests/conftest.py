@@ -79,7 +79,7 @@ def good_model(tmp_path_factory) -> Path:
     from export.__main__ import export
 
     work = tmp_path_factory.mktemp("good")
-    run_cli("fit", *GOOD, cwd=work)
+    run_cli("fit", *GOOD, cwd=work, timeout=1800)
     out = work / "artifacts" / "mnist.onnx"
     export(work / "logs" / "mnist" / "version_0" / "checkpoints" / "best.ckpt", out, int8=True,
            data_dir=str(DATA), log=lambda *_: None)

@@ -1,0 +1,404 @@
+"""The in-browser demo, tested in headless Debian Chromium against the real server.
+
+Each test starts `python -m export.web` as a user does (a fresh port each) and drives the page
+with Playwright. Needs /usr/bin/chromium (Debian's `chromium` package) and node_modules/ from
+`npm ci`; `.ci/run` installs both. The page must agree with onnxruntime for Python and with
+export/predict.py, and draw-to-digit must work with real pointer strokes.
+"""
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from export.predict import PREPROCESSING, DigitClassifier, ImageError
+from export.webbench import CHROMIUM, REPO, draw, launch, strokes, mnist_test_digits, wait_ready, web_server
+
+pytest.importorskip("playwright", reason="pip install -e '.[test]'")
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium", allow_module_level=True)
+if not (REPO / "node_modules" / "onnxruntime-web").is_dir():
+    pytest.skip("node_modules/onnxruntime-web missing: run `npm ci`", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+FILES = 500  # MNIST test digits rendered as PNG files for the parity test
+PHOTOS, BLANK_PHOTOS = 100, 10  # photo-like files from tests/photos.py (saved as PNG) for the parity test
+# Measured (headless Chromium 2026-11): the page's 28x28 input equals predict.py's to within
+# 3.6e-7 (float32 rounding: numpy's BLAS matmul and pairwise sums against the page's loops) on all
+# 500 rendered digits and within 2.4e-7 on all 100 photos; the bound leaves room for another
+# machine's BLAS and browser's PNG decoder while still catching any step that differs.
+INPUT_TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+class Page:
+    """A fresh browser context and page that records console errors, page errors and every request."""
+
+    def __init__(self, browser, url, **options):
+        self.context = browser.new_context(**options)
+        self.page = self.context.new_page()
+        self.errors, self.requests = [], []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        wait_ready(self.page)
+
+    def status(self) -> str:
+        return self.page.get_by_test_id("status").text_content()
+
+    def prediction(self) -> str:
+        return self.page.get_by_test_id("prediction").text_content()
+
+    def set_files(self, paths, timeout_s: float = 60) -> list[dict]:
+        """Hand files to the file input at once; wait for their classification; window.lastResults."""
+        before = self.page.evaluate("window.mnist.updates")
+        self.page.get_by_test_id("file-input").set_input_files([str(p) for p in paths])
+        self.page.wait_for_function("n => window.mnist.updates > n", arg=before, timeout=timeout_s * 1000)
+        return self.page.evaluate("window.lastResults.map(r => ({...r, input: Array.from(r.input)}))")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    pages = []
+
+    def opener(url, **options):
+        pages.append(Page(browser, url, **options))
+        return pages[-1]
+
+    yield opener
+    for p in pages:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def served(good_model):
+    with web_server("--model", str(good_model)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return mnist_test_digits()
+
+
+def render(images, folder: Path, seed=0) -> list[Path]:
+    """Dark digits on white, each a random 40-199 px square, RGB PNG files (as the slow predict test)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, a in enumerate(images):
+        s = int(rng.integers(40, 200))
+        path = folder / f"digit_{i:04d}.png"
+        Image.fromarray(255 - a).resize((s, s), Image.BICUBIC).convert("RGB").save(path)
+        paths.append(path)
+    return paths
+
+
+def python_probs(model: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return session.run(["probs"], {"image": x[:, None].astype(np.float32)})[0]
+
+
+def test_page_loads_clean_and_stays_local(open_page, served):
+    page = open_page(served)
+    assert page.status() == "Ready: draw a digit, or choose images."
+    assert page.prediction() == ""
+    facts = page.page.get_by_test_id("facts").text_content()
+    assert "test accuracy" in facts and "opset18" in facts.replace(" ", "") and "matches the sidecar JSON" in facts
+    assert page.page.get_by_test_id("variant-int8").is_enabled()
+    assert [p.get_attribute("data-value") for p in page.page.locator("[data-testid^=prob-]").all()] == ["0"] * 10
+    assert page.errors == []
+    assert page.requests and all(u.startswith(served) for u in page.requests), page.requests  # 127.0.0.1 only
+    assert any(u.endswith(".wasm") for u in page.requests)
+
+
+def test_probabilities_equal_onnxruntime_python(open_page, served, good_model, digits):
+    images, _ = digits
+    x = images[:64].astype(np.float32) / 255  # MNIST's own 28x28 inputs, no preprocessing
+    page = open_page(served).page
+    got = np.array(page.evaluate("async xs => { const out = []; for (const x of xs) out.push((await window.mnist.classify(Float32Array.from(x))).probs); return out; }",
+                                 x.reshape(len(x), -1).tolist()))
+    want = python_probs(good_model, x)
+    assert np.abs(got - want).max() <= 1e-4
+    assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def page_matches_predict_py(page, clf, paths, timeout_s=60):
+    """Classify `paths` in the page and with predict.py -> (outcomes page, outcomes predict.py, max |input
+    diff| per file classified by both (NaN otherwise), page seconds); an outcome is the digit or None
+    ("no digit found")."""
+    t0 = time.monotonic()
+    results = page.set_files(paths, timeout_s)
+    seconds = time.monotonic() - t0
+    by_name = {r["name"]: r for r in results}
+    assert [r["name"] for r in results] == [p.name for p in paths if p.name in by_name]  # in input order
+    got, want, diffs = [], [], []
+    for p in paths:
+        r = by_name.get(p.name)
+        got.append(None if r is None else r["digit"])
+        try:
+            x = clf.preprocess(p)
+        except ImageError as e:
+            assert "no digit found" in str(e), e
+            want.append(None)
+        else:
+            want.append(clf.predict_arrays(x[None])[0].digit)
+        diffs.append(np.abs(np.array(r["input"]) - x.ravel()).max() if r is not None and want[-1] is not None else np.nan)
+    return np.array(got, object), np.array(want, object), np.array(diffs), seconds
+
+
+def diff_summary(diffs) -> str:
+    d = diffs[~np.isnan(diffs)]
+    q = np.quantile(d, [0.5, 0.99, 1.0]) if d.size else [np.nan] * 3
+    return f"input max |diff| median {q[0]:.1e}, 99th percentile {q[1]:.1e}, max {q[2]:.1e}, files over {INPUT_TOLERANCE}: {(d > INPUT_TOLERANCE).sum()}"
+
+
+def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp_path):
+    """The page reads every preprocessing number from the model (predict.py's defaults otherwise) and,
+    on the same PNG files, gives predict.py's 28x28 inputs and digits: rendered test digits, then
+    phone-photo-like pictures of every family of tests/photos.py (saved as PNG: browsers and Pillow
+    decode JPEG differently, and predict.py decodes big JPEGs at reduced scale in the DCT domain)."""
+    from tests.photos import FAMILIES, photo_set
+
+    images, labels = digits
+    pick = np.random.default_rng(1).choice(len(images), FILES, replace=False)
+    paths = render(images[pick], tmp_path / "png")
+    page = open_page(served)
+    clf = DigitClassifier(good_model)
+    defaults = page.page.evaluate("async () => (await import(new URL('preprocess.js', location.href))).DEFAULTS.preprocessing")
+    assert defaults == PREPROCESSING  # the page's only copy of the numbers: predict.py's fallback
+    assert page.page.evaluate("window.mnist.model.params") == clf.params  # the model's own numbers, as predict.py reads them
+    got, want, diffs, seconds = page_matches_predict_py(page, clf, paths)
+    agree = (got == want).mean()
+    accuracy = (got == labels[pick]).mean()
+    print(f"{FILES} files in {seconds:.1f} s: same digit as predict.py {agree:.2%}, accuracy {accuracy:.2%}, {diff_summary(diffs)}")
+    assert agree >= 0.995
+    assert accuracy >= 0.99
+    assert (diffs <= INPUT_TOLERANCE).mean() >= 0.99  # NaN (one side found no digit) counts as a miss
+    assert page.status() == "" and page.errors == []
+    results = page.page.evaluate("window.lastResults.map(r => ({digit: r.digit, probs: r.probs}))")
+    shown = page.page.get_by_test_id("prob-%d" % results[0]["digit"]).get_attribute("data-value")
+    assert float(shown) == pytest.approx(max(results[0]["probs"]))
+
+    photos = photo_set(PHOTOS, BLANK_PHOTOS, seed=0)
+    for key, values in FAMILIES.items():  # every family of the generator is in the set
+        assert {a[key] for _, label, a in photos if label is not None} == set(values), key
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    paths = []
+    for i, (blob, label, _) in enumerate(photos):
+        paths.append(folder / f"photo_{i:03d}.png")
+        Image.open(io.BytesIO(blob)).convert("RGB").save(paths[-1])
+    got, want, diffs, seconds = page_matches_predict_py(page, clf, paths, timeout_s=300)
+    truth = np.array([label for _, label, _ in photos], object)
+    agree = (got == want).mean()
+    print(f"{len(paths)} photos ({BLANK_PHOTOS} blank) in {seconds:.1f} s: same outcome as predict.py {agree:.2%}, "
+          f"page accuracy {(got == truth)[:PHOTOS].mean():.2%} (predict.py {(want == truth)[:PHOTOS].mean():.2%}), "
+          f"{diff_summary(diffs)}")
+    assert agree >= 0.98
+    classified = ~np.isnan(diffs)
+    assert (diffs[classified] <= INPUT_TOLERANCE).mean() >= 0.98
+    assert page.errors == []
+
+
+def test_drawn_digits_are_classified(open_page, served, digits):
+    images, labels = digits
+    page = open_page(served)
+    correct, seen = [], []
+    for d in range(10):
+        i = int(np.flatnonzero(labels == d)[0])  # the first test digit of each class
+        page.page.get_by_test_id("clear").click()
+        draw(page.page, strokes(images[i]))
+        got = page.prediction()
+        seen.append(got)
+        correct.append(got == str(d))
+        result = page.page.evaluate("window.lastResults")
+        assert len(result) == 1 and result[0]["name"] == "canvas" and str(result[0]["digit"]) == got
+    print("drawn 0-9 read as", " ".join(seen))
+    assert sum(correct) >= 9, seen
+    page.page.get_by_test_id("clear").click()
+    page.page.evaluate("window.mnist.settled()")
+    assert page.prediction() == ""
+    assert "draw a digit" in page.status()
+    assert page.page.evaluate("window.lastResults") == []
+    assert page.errors == []
+
+
+def test_int8_model_works_in_the_page(open_page, served, good_model, digits):
+    images, _ = digits
+    x = images[:64].astype(np.float32) / 255
+    page = open_page(served).page
+    page.get_by_label("INT8").check()
+    page.wait_for_function("window.mnist.model && window.mnist.model.variant === 'int8'")
+    assert "mnist.int8.onnx (INT8)" in page.get_by_test_id("facts").text_content()
+    got = np.array(page.evaluate("async xs => { const out = []; for (const x of xs) out.push((await window.mnist.classify(Float32Array.from(x))).probs); return out; }",
+                                 x.reshape(len(x), -1).tolist()))
+    want = python_probs(good_model.with_name("mnist.int8.onnx"), x)
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.98
+    assert np.abs(got - want).max() <= 0.05  # int8 kernels differ between wasm and x86
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_static_site_works_under_http_server(browser, open_page, good_model, digits, tmp_path):
+    site = tmp_path / "site"
+    out = subprocess.run([sys.executable, "-m", "export.web", "--model", str(good_model), "--out", str(site)],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert {"index.html", "app.js", "preprocess.js", "models.json", "vendor/ort-wasm-simd-threaded.wasm",
+            "models/mnist.onnx", "models/mnist.int8.onnx", "models/mnist.json"} <= {p.relative_to(site).as_posix() for p in site.rglob("*")}
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(site), "--bind", "127.0.0.1", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(100):  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        images, labels = digits
+        page = open_page(url)
+        assert page.status().startswith("Ready") and page.errors == []
+        results = page.set_files(render(images[:3], tmp_path / "png"))
+        assert [r["digit"] for r in results] == labels[:3].tolist()
+        # Opened as a file, the page says it must be served.
+        context = browser.new_context()
+        try:
+            as_file = context.new_page()
+            as_file.goto((site / "index.html").as_uri())
+            as_file.wait_for_timeout(500)  # let a module load fail, if it were to overwrite the message
+            assert "cannot work from file://" in as_file.get_by_test_id("status").text_content()
+        finally:
+            context.close()
+        # A site whose model went missing says so on the page.
+        (site / "models" / "mnist.onnx").unlink()
+        page = open_page(url)
+        assert "models/mnist.onnx could not be loaded: not found" in page.status()
+        assert page.prediction() == ""
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def wrong_shape_model(path: Path) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 32, 32])
+    y = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 3, 32, 32])
+    graph = helper.make_graph([helper.make_node("Relu", ["image"], ["probs"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    return path
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("text", "models/notes.onnx: not an ONNX model"),
+    ("png", "models/picture.onnx: not an ONNX model"),
+    ("shape", "models/wrong.onnx: the model takes float32 (batch, 3, 32, 32), not float32 (batch, 1, 28, 28)"),
+])
+def test_bad_model_file_gives_its_message(open_page, tmp_path, kind, message):
+    if kind == "text":
+        model = tmp_path / "notes.onnx"
+        model.write_text("these are my notes, not a model\n")
+    elif kind == "png":
+        model = tmp_path / "picture.onnx"
+        Image.new("L", (28, 28)).save(model, format="PNG")
+    else:
+        model = wrong_shape_model(tmp_path / "wrong.onnx")
+    with web_server("--model", str(model)) as url:
+        page = open_page(url)
+        assert message in page.status()
+        assert page.page.get_by_test_id("status").get_attribute("class") == "error"
+        assert page.prediction() == ""
+
+
+def test_bad_files_get_a_message_and_the_rest_are_classified(open_page, served, digits, tmp_path):
+    images, labels = digits
+    good = render(images[:2], tmp_path / "png")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    huge = tmp_path / "huge.png"
+    Image.new("1", (7200, 7200), 1).save(huge)  # 51.8 megapixels, a few KiB on disk
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), "white").save(blank)
+    page = open_page(served)
+    results = page.set_files([good[0], text, huge, blank, good[1]])
+    assert [r["name"] for r in results] == [good[0].name, good[1].name]
+    assert [r["digit"] for r in results] == labels[:2].tolist()
+    status = page.status()
+    assert "3 of 5 files could not be classified" in status
+    assert "notes.png: not an image" in status
+    assert "huge.png: too large (7200x7200 pixels, limit 50 megapixels)" in status
+    assert "blank.png: no digit found (blank image)" in status
+    assert page.errors == []
+
+
+def test_phone_width_and_keyboard(open_page, served, digits, tmp_path):
+    images, _ = digits
+    page = open_page(served, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    p = page.page
+    assert p.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    box = p.get_by_test_id("canvas").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 280
+    draw(p, strokes(images[0]))
+    assert page.prediction() == "7"
+    p.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    # Keyboard: Tab reaches Undo, Enter undoes the only stroke.
+    p.keyboard.press("Tab")
+    for _ in range(10):
+        if p.evaluate("document.activeElement.id") == "undo":
+            break
+        p.keyboard.press("Tab")
+    assert p.evaluate("document.activeElement.id") == "undo"
+    for _ in range(len(strokes(images[0]))):
+        p.keyboard.press("Enter")
+    p.evaluate("window.mnist.settled()")
+    assert page.prediction() == "" and "draw a digit" in page.status()
+
+
+def test_server_user_errors_are_one_line(tmp_path, good_model):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "export.web", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    missing = run("--model", str(tmp_path / "nope.onnx"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: model ") and "not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    bad_port = run("--model", str(good_model), "--port", "70000")
+    assert bad_port.returncode == 2 and "error: --port must be 0-65535" in bad_port.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        busy = run("--model", str(good_model), "--port", str(port))
+    assert busy.returncode == 2 and busy.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use: pick another with --port (or --port 0 for any free one)"]
+    for proc in (missing, bad_port, busy):
+        assert "Traceback" not in proc.stderr
