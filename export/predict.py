@@ -63,7 +63,7 @@ PREPROCESSING = {
     "luma": [0.299, 0.587, 0.114],  # ITU-R 601 luma of RGB (what a JPEG stores as Y)
     "polarity_window": 0.3,  # light ink on dark: the frame is dark and no bright region is this wide (of the short side)
     "polarity_min_side": 64,  # ... (images with a shorter side under 64 px: the dark frame decides alone)
-    "sheet_wide": [0.5, 0.8],  # ... bright parts that wide: under 50% light ink, 50-80% try both, over: a sheet
+    "sheet_wide": [0.5, 0.75],  # ... bright parts that wide: under 50% light ink, 50-75% try both, over: a sheet
     "paper_window": 0.3,  # paper level: grey closing (max, then min) over a square this wide (of the short side)
     "paper_floor": 0.45,  # darkness = (paper - pixel) / max(paper, 0.45): a dark desk does not magnify noise
     "min_ink": 0.25,  # the darkest 3x3 mean must be >= 0.25 (25% darker than its paper), else no digit
@@ -80,11 +80,13 @@ PREPROCESSING = {
     "line_max_rel": 0.75,  # ... but that threshold never exceeds 0.75 x the peak
     "min_size": 0.05,  # a digit spans at least 5% of the short side (at least 3 px); smaller marks are specks
     "min_thickness": 0.04,  # ... and its area is at least 0.04 x its longer side squared: thinner are rules, edges, hairs
-    "mark_peak": 0.5,  # ... and its darkest pixel is at least half as dark as the darkest such mark's
-    "border_contact": 0.5,  # a mark touching the frame along more than 0.5 x its box's longer side is desk ...
+    "mark_peak": 0.5,  # ... and its darkest pixel is at least half as dark as the darkest such mark's ...
+    "mark_ink": 0.3,  # ... and at least this dark (desk grain, shadowed rules of a blank page stay below)
+    "border_contact": 0.4,  # a mark touching the frame along more than 0.4 x its box's longer side is desk ...
     "edge": 0.01,  # ... touching = within this of the frame's edge (of the short side, at least 1 px) ...
-    "desk_step": 0.7,  # ... or a mark beside which (within desk_reach px) the paper level drops below 0.7 x its own
-    "desk_reach": 4,  # px
+    "desk_step": 0.75,  # ... or a mark beside which (within desk_reach px) the paper level drops below 0.75 x its own
+    "desk_reach": 8,  # px
+    "desk_frame": 2,  # ... a test made when the 2nd percentile of the paper level along the frame is below desk_step x its top
     "centre_weight": 2.0,  # the digit: most ink / (1 + 2 x distance of its centre from the image centre / short side)
     "merge": 0.25,  # marks whose box reaches into the digit's box grown by 25% of its longer side belong to it ...
     "merge_min": 0.02,  # ... when they hold at least 2% of its ink
@@ -394,7 +396,7 @@ def _digit(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict) -> np.nda
         raise ImageError("no digit found (blank image)")
     side, area, inside = m["side"], m["area"], ~_desk(m, p)
     ok = (side >= max(3, p["min_size"] * s)) & (area >= p["min_thickness"] * side**2) & inside
-    ok &= m["peak"] >= max(p["min_ink"], p["mark_peak"] * float(m["peak"][ok].max(initial=0)))
+    ok &= m["peak"] >= max(p["mark_ink"], p["mark_peak"] * float(m["peak"][ok].max(initial=0)))
     if not ok.any():
         raise ImageError("no digit found (blank image)")
     r = np.hypot(m["cy"] - (h - 1) / 2, m["cx"] - (w - 1) / 2) / s
@@ -453,8 +455,8 @@ def _read(g: np.ndarray, inverted: bool, p: dict) -> tuple[np.ndarray, dict]:
     # 4. The sheet: where the frame shows desk beside the sheet, the closing fills the strips of desk
     #    narrower than k as if they were ink. Such marks touch the frame's edge along their length, or
     #    border desk the closing left dark: drop them. A desk shows in the frame when the paper level
-    #    along a tenth of the frame's edge is far below its top (otherwise the second test is off).
-    desk_frame = float(np.percentile(_border(paper), 10)) < p["desk_step"] * float(paper.max())
+    #    along desk_frame % of the frame's edge is far below its top (otherwise the second test is off).
+    desk_frame = float(np.percentile(_border(paper), p["desk_frame"])) < p["desk_step"] * float(paper.max())
     m = _marks(d3 > p["min_ink"], d3, paper if desk_frame else None, p)
     desk = _paint(m, _desk(m, p), d.shape)
     d[desk], d3[desk] = 0, 0

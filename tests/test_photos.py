@@ -103,6 +103,22 @@ def test_blank_photos_answer_no_digit_found(good_model, photo_files):
     assert len(lines) == BLANKS and all(": no digit found" in line for line in lines), proc.stderr
 
 
+@pytest.mark.slow
+def test_blank_photos_of_another_seed_answer_no_digit_found(tmp_path):
+    """300 more blank photos (seed 1; the fast tests use seed 0): none gets a digit."""
+    said = [path.name for path in photos.write(photos.photo_set(0, 300, seed=1), tmp_path)
+            if not _is_blank(path)]
+    assert said == []
+
+
+def _is_blank(path) -> bool:
+    try:
+        preprocess(path)
+    except ImageError as e:
+        return "no digit found" in str(e)
+    return False
+
+
 def test_blank_photos_are_blank_for_the_api(photo_files):
     ph, paths = photo_files
     for path, (_, label, attrs) in zip(paths, ph):

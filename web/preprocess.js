@@ -9,8 +9,11 @@
 // (predict.py's PREPROCESSING, the only copy here: the fallback for models exported without them).
 // What the browser does instead of Pillow: decoding (and EXIF rotation) happens in app.js, which
 // hands over RGBA ImageData. A JPEG, which predict.py decodes at 1/2-1/8 scale in the DCT domain
-// (Pillow's draft mode, its Y channel only), is decoded here at full size and box-reduced like
-// any other image: its working image differs slightly from predict.py's (PNG files match).
+// (Pillow's draft mode, its Y channel only), is decoded by the browser at full size, then box-reduced
+// by the same 1/2-1/8 and reduced as any other image (to_gray): the same working image size, but
+// pixels that differ a little, so JPEG inputs agree closely, not exactly. PNG files match to ~1e-7.
+// An RGBA file without a transparent pixel takes predict.py's convert("L") path here (the browser
+// does not say whether the file had an alpha channel) and its RGBA path in predict.py: close, not equal.
 
 // predict.py's module constant (not a preprocessing number).
 export const MAX_PIXELS = 50_000_000; // larger images are refused (decompression bombs)
@@ -23,8 +26,8 @@ export const DEFAULTS = {
     paper_window: 0.3, paper_floor: 0.45, min_ink: 0.25, ink_rel: 0.25,
     line_noise: 0.07, line_thin: 0.02, line_length: 0.15, line_tilt: 10, line_gap: 5, line_min: 0.5,
     line_percentile: 95, line_contrast: 1.5, line_margin: 1.4, line_max_rel: 0.75,
-    min_size: 0.05, min_thickness: 0.04, mark_peak: 0.5, border_contact: 0.5, edge: 0.01,
-    desk_step: 0.7, desk_reach: 4, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
+    min_size: 0.05, min_thickness: 0.04, mark_peak: 0.5, mark_ink: 0.25, border_contact: 0.5, edge: 0.01,
+    desk_step: 0.7, desk_reach: 4, desk_frame: 10, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
   },
 };
 
@@ -407,7 +410,7 @@ function _digit(d, t, paper, p) {
     ok[c] = m.side[c] >= minSide && m.area[c] >= p.min_thickness * m.side[c] ** 2 && !desk[c] ? 1 : 0;
     if (ok[c]) top = Math.max(top, m.peak[c]);
   }
-  const least = Math.max(p.min_ink, p.mark_peak * top);
+  const least = Math.max(p.mark_ink, p.mark_peak * top);
   let any = false, best = 0, bestScore = -Infinity;
   for (let c = 0; c < m.n; c++) {
     ok[c] = ok[c] && m.peak[c] >= least ? 1 : 0;
@@ -467,7 +470,7 @@ function _read(g, inverted, p) {
   const d = { h, w, px: dpx }, d3 = _box3(d);
   // 4. The sheet: drop the desk the closing filled in beside a sheet's edge.
   const border = Float32Array.from(_border(paper)).sort();
-  const deskFrame = percentile32(border, 10) < p.desk_step * minMax(paper.px)[1];
+  const deskFrame = percentile32(border, p.desk_frame) < p.desk_step * minMax(paper.px)[1];
   const minInk = f32(p.min_ink), seed = new Uint8Array(n);
   for (let i = 0; i < n; i++) seed[i] = d3.px[i] > minInk ? 1 : 0;
   const m = _marks({ h, w, px: seed }, d3, deskFrame ? paper : null, p);
