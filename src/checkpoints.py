@@ -156,8 +156,8 @@ def _refuse_changes(args: list[str], saved: dict, run_dir: Path | None) -> None:
         for part in key.split("."):
             found = isinstance(node, dict) and part in node
             node = node.get(part) if found else None
-        if found and _same(node, value):
-            continue
+        if not found or _same(node, value):
+            continue  # the same as saved; or nothing saved to compare with (the later checks judge the file)
         why = ("the model and its optimiser state come from the checkpoint" if key.startswith("model.") else
                "the one-cycle learning-rate schedule was planned for the saved number of steps"
                if key in ("trainer.max_epochs", "trainer.max_steps", "data.batch_size", "trainer.devices",

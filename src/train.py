@@ -146,6 +146,9 @@ class CLI(LightningCLI):
             hparams |= {k: getattr(trainer, k) for k in ("max_epochs", "world_size")}
             hparams |= {"precision": trainer.precision, "seed": self.config.fit.get("seed_everything")}
             trainer.logger.log_hyperparams(hparams, {"hp/test_acc": test_acc, "hp/best_val_acc": best_val})
+            # trainer.test() closed the event writer; these land in a fresh one nobody closes, and a
+            # daemon thread would drop them at exit: write them out now.
+            trainer.logger.finalize("success")
         run_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if trainer.is_global_zero and run_dir:
             # What `python -m src.runs` tabulates; a run without this file was interrupted or never tested.
