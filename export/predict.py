@@ -84,7 +84,7 @@ PREPROCESSING = {
     "mark_ink": 0.3,  # ... and at least this dark (desk grain, shadowed rules of a blank page stay below)
     "border_contact": 0.4,  # a mark touching the frame along more than 0.4 x its box's longer side is desk ...
     "edge": 0.01,  # ... touching = within this of the frame's edge (of the short side, at least 1 px) ...
-    "desk_step": 0.75,  # ... or a mark beside which (within desk_reach px) the paper level drops below 0.75 x its own
+    "desk_step": 0.75,  # ... or a mark within desk_reach px of a step in the paper level to below 0.75 x (a sheet's edge)
     "desk_reach": 8,  # px
     "desk_frame": 2,  # ... a test made when the 2nd percentile of the paper level along the frame is below desk_step x its top
     "centre_weight": 2.0,  # the digit: most ink / (1 + 2 x distance of its centre from the image centre / short side)
@@ -335,7 +335,8 @@ def _components(mask: np.ndarray):
 
 def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -> dict:
     """Per 8-connected mark of a (H, W) bool mask: its runs and, per mark, area (px), ink mass (summed d),
-    centre, box (y0, x0, y1, x1; ends exclusive), longer box side and pixels on the frame's edge."""
+    centre, box (y0, x0, y1, x1; ends exclusive), longer box side, pixels on the frame's edge and the
+    steepest step of the paper level beside it."""
     h, w = mask.shape
     rows, starts, ends, comp, n = _components(mask)
     length = ends - starts
@@ -360,14 +361,18 @@ def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -
     # beside a sheet edge that runs almost along the frame's edge touches it through this margin).
     e = max(1, int(np.floor(p["edge"] * min(h, w) + 0.5)))
     near = (pr < e) | (pr >= h - e) | (pc < e) | (pc >= w - e)
-    m["contact"] = np.bincount(m["pixels"][2], near, n) / e
-    # The paper level's steepest drop next to the mark: the darkest paper level within desk_reach px / here.
-    # Ink lies on paper whose level changes slowly; desk filled in beside a sheet's edge borders unfilled
-    # desk, whose level is far darker.
-    m["drop"] = np.ones(n)
+    at_edge = np.bincount(m["pixels"][2], near, n)
+    m["contact"] = at_edge / e
+    m["rim"] = at_edge >= m["area"]  # all of it within that margin: a sliver of desk at a corner, a JPEG edge
+    # The paper level's steepest step next to the mark, either way: the darkest paper level within
+    # desk_reach px / the brightest there. Ink lies on paper whose level changes slowly. Desk filled in
+    # beside a sheet's edge borders unfilled desk, far darker; grain of the desk just off the sheet's edge
+    # borders the sheet, far brighter.
+    m["step"] = np.ones(n)
     if paper is not None:  # None: the frame shows no desk
-        low = _min2(paper, 2 * int(p["desk_reach"]) + 1)
-        np.minimum.at(m["drop"], m["pixels"][2], (low / np.maximum(paper, 1e-6))[pr, pc])
+        win = 2 * int(p["desk_reach"]) + 1
+        ratio = _min2(paper, win) / np.maximum(_max2(paper, win), 1e-6)
+        np.minimum.at(m["step"], m["pixels"][2], ratio[pr, pc])
     return m
 
 
@@ -381,10 +386,10 @@ def _paint(m: dict, keep: np.ndarray, shape) -> np.ndarray:
 
 
 def _desk(m: dict, p: dict) -> np.ndarray:
-    """(n,) bool: desk that the closing filled in between a sheet's edge and the frame's: marks that
-    touch the frame along more than border_contact x their longer side, or that border a paper level
-    below desk_step x their own."""
-    return (m["contact"] > p["border_contact"] * m["side"]) | (m["drop"] < p["desk_step"])
+    """(n,) bool: desk, not ink on the sheet: marks that touch the frame along more than border_contact x
+    their longer side or lie wholly at its edge, or that lie where the paper level steps by more than
+    desk_step (a sheet's edge)."""
+    return (m["contact"] > p["border_contact"] * m["side"]) | m["rim"] | (m["step"] < p["desk_step"])
 
 
 def _digit(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict) -> np.ndarray:
@@ -453,9 +458,10 @@ def _read(g: np.ndarray, inverted: bool, p: dict) -> tuple[np.ndarray, dict]:
     #                hairlines average out; strokes 3 px wide keep their darkness)
     info = {"gray": g, "inverted": inverted, "box": None}
     # 4. The sheet: where the frame shows desk beside the sheet, the closing fills the strips of desk
-    #    narrower than k as if they were ink. Such marks touch the frame's edge along their length, or
-    #    border desk the closing left dark: drop them. A desk shows in the frame when the paper level
-    #    along desk_frame % of the frame's edge is far below its top (otherwise the second test is off).
+    #    narrower than k as if they were ink, and the desk's grain just off the sheet's edge reads as ink
+    #    against the sheet's level. Such marks touch the frame's edge along their length, or lie at a
+    #    step of the paper level: drop them. A desk shows in the frame when the paper level along
+    #    desk_frame % of the frame's edge is far below its top (otherwise the step test is off).
     desk_frame = float(np.percentile(_border(paper), p["desk_frame"])) < p["desk_step"] * float(paper.max())
     m = _marks(d3 > p["min_ink"], d3, paper if desk_frame else None, p)
     desk = _paint(m, _desk(m, p), d.shape)

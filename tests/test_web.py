@@ -205,6 +205,9 @@ def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp
     photos = photo_set(PHOTOS, BLANK_PHOTOS, seed=0)
     for key, values in FAMILIES.items():  # every family of the generator is in the set
         assert {a[key] for _, label, a in photos if label is not None} == set(values), key
+    regressions = sorted((REPO / "tests" / "data" / "blank-photos").glob("*.jpg"))  # see test_photos.py
+    assert len(regressions) == 3
+    photos += [(path.read_bytes(), None, {}) for path in regressions]
     folder = tmp_path / "photos"
     folder.mkdir()
     paths = []
@@ -214,7 +217,8 @@ def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp
     got, want, diffs, seconds = page_matches_predict_py(page, clf, paths, timeout_s=300)
     truth = np.array([label for _, label, _ in photos], object)
     agree = (got == want).mean()
-    print(f"{len(paths)} photos ({BLANK_PHOTOS} blank) in {seconds:.1f} s: same outcome as predict.py {agree:.2%}, "
+    assert list(got[-len(regressions):]) == [None] * len(regressions)  # the page finds no digit in them either
+    print(f"{len(paths)} photos ({BLANK_PHOTOS + len(regressions)} blank) in {seconds:.1f} s: same outcome as predict.py {agree:.2%}, "
           f"page accuracy {(got == truth)[:PHOTOS].mean():.2%} (predict.py {(want == truth)[:PHOTOS].mean():.2%}), "
           f"{diff_summary(diffs)}")
     assert agree >= 0.98

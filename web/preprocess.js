@@ -340,7 +340,7 @@ function _components(mask) {
 }
 
 // predict.py _marks: per 8-connected mark of a mask: its runs, area, ink mass (summed d), centre,
-// box (y0, x0, y1, x1; ends exclusive), longer side, frame contact and the paper level's drop.
+// box (y0, x0, y1, x1; ends exclusive), longer side, frame contact and the paper level's steepest step.
 function _marks(mask, d, paper, p) {
   const { h, w } = mask, { rows, starts, ends, comp, n } = _components(mask);
   // Row prefix sums of darkness in float32 (np.cumsum), the run's mass their float32 difference.
@@ -350,14 +350,15 @@ function _marks(mask, d, paper, p) {
     rows, starts, ends, comp, n, area: new Float64Array(n), mass: new Float64Array(n), cy: new Float64Array(n),
     cx: new Float64Array(n), y0: new Int32Array(n).fill(h), x0: new Int32Array(n).fill(w), y1: new Int32Array(n),
     x1: new Int32Array(n), side: new Int32Array(n), peak: new Float64Array(n), contact: new Float64Array(n),
-    drop: new Float64Array(n).fill(1),
+    rim: new Uint8Array(n), step: new Float64Array(n).fill(1),
   };
   const e = Math.max(1, Math.floor(p.edge * Math.min(h, w) + 0.5));
   let ratio = null;
   if (paper) { // None: the frame shows no desk
-    const low = _min2(paper, 2 * Math.trunc(p.desk_reach) + 1), eps = f32(1e-6);
+    const win = 2 * Math.trunc(p.desk_reach) + 1, eps = f32(1e-6);
+    const low = _min2(paper, win), high = _max2(paper, win);
     ratio = new Float32Array(h * w);
-    for (let i = 0; i < ratio.length; i++) ratio[i] = f32(low.px[i] / Math.max(paper.px[i], eps));
+    for (let i = 0; i < ratio.length; i++) ratio[i] = f32(low.px[i] / Math.max(high.px[i], eps));
   }
   for (let i = 0; i < rows.length; i++) {
     const c = comp[i], y = rows[i], s = starts[i], t = ends[i], len = t - s;
@@ -370,13 +371,14 @@ function _marks(mask, d, paper, p) {
     for (let x = s; x < t; x++) {
       m.peak[c] = Math.max(m.peak[c], d.px[y * w + x]);
       if (y < e || y >= h - e || x < e || x >= w - e) m.contact[c] += 1;
-      if (ratio) m.drop[c] = Math.min(m.drop[c], ratio[y * w + x]);
+      if (ratio) m.step[c] = Math.min(m.step[c], ratio[y * w + x]);
     }
   }
   for (let c = 0; c < n; c++) {
     m.cy[c] /= Math.max(m.area[c], 1);
     m.cx[c] /= Math.max(m.area[c], 1);
     m.side[c] = Math.max(m.y1[c] - m.y0[c], m.x1[c] - m.x0[c]);
+    m.rim[c] = m.contact[c] >= m.area[c] ? 1 : 0; // all of it within the frame's margin
     m.contact[c] /= e;
   }
   return m;
@@ -391,10 +393,10 @@ function _paint(m, keep, h, w) {
   return { h, w, px: out };
 }
 
-// predict.py _desk: marks that are desk the closing filled in beside a sheet's edge.
+// predict.py _desk: marks that are desk, not ink: along or wholly at the frame's edge, or at a sheet's edge.
 function _desk(m, p) {
   const out = new Uint8Array(m.n);
-  for (let c = 0; c < m.n; c++) out[c] = m.contact[c] > p.border_contact * m.side[c] || m.drop[c] < p.desk_step ? 1 : 0;
+  for (let c = 0; c < m.n; c++) out[c] = m.contact[c] > p.border_contact * m.side[c] || m.rim[c] || m.step[c] < p.desk_step ? 1 : 0;
   return out;
 }
 
@@ -468,7 +470,7 @@ function _read(g, inverted, p) {
     dpx[i] = Math.min(Math.max(f32(f32(paper.px[i] - g.px[i]) / Math.max(paper.px[i], floor)), 0), 1);
   }
   const d = { h, w, px: dpx }, d3 = _box3(d);
-  // 4. The sheet: drop the desk the closing filled in beside a sheet's edge.
+  // 4. The sheet: drop the desk the closing filled in beside a sheet's edge, and desk grain just off it.
   const border = Float32Array.from(_border(paper)).sort();
   const deskFrame = percentile32(border, p.desk_frame) < p.desk_step * minMax(paper.px)[1];
   const minInk = f32(p.min_ink), seed = new Uint8Array(n);
