@@ -104,7 +104,7 @@ def test_blank_photos_answer_no_digit_found(good_model, photo_files):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 7])
 def test_blank_photos_of_other_seeds_answer_no_digit_found(tmp_path, seed):
     """300 more blank photos per seed (the fast tests use seed 0): none gets a digit."""
     said = [path.name for path in photos.write(photos.photo_set(0, 300, seed=seed), tmp_path)
@@ -120,6 +120,18 @@ def test_blank_photos_that_once_got_a_digit(path):
     """Blank photos from tests/photos.py (seeds 0, 3 and 4 of 300 blanks) that earlier versions read as a
     digit: desk grain just off a sheet's edge (darkness 0.31 against the sheet's level), and a sliver of
     desk two pixels deep in a corner of the frame."""
+    assert _is_blank(path)
+
+
+OPEN = sorted((REPO / "tests" / "data" / "blank-photos-open").glob("*.jpg"))
+
+
+@pytest.mark.xfail(strict=True, reason="known: blank photos of seed 8 still read as a digit (see the README, Photos)")
+@pytest.mark.parametrize("path", OPEN, ids=lambda p: p.stem)
+def test_blank_photos_still_misread(path):
+    """Held-out blanks (seed 8) that the preprocessing still misreads: a sheet cut in two by a deep
+    shadow, grid paper under a steep gradient. Strict: once one of them is read as blank this test
+    fails, and the photo moves to tests/data/blank-photos/."""
     assert _is_blank(path)
 
 
