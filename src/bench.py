@@ -15,8 +15,10 @@
    (faster, but one random warp per batch instead of one per image).
 
 Both sides of each comparison are warmed up, then alternate round by round (the order flips every
-round), so a busy machine slows them alike. Each ratio is the median of the per-round ratios; its
-spread is their standard deviation. Prints a table, then one key=value line per figure.
+round), so a busy machine slows them alike. Each ratio is the median of the per-round ratios, with
+their standard deviation (how much one round varies) and standard error (sd / sqrt(rounds): how far
+the ratio itself may be off). An effect counts as measured when it exceeds two standard errors;
+otherwise the benchmark says so. Prints a table, then one key=value line per figure.
 """
 
 from __future__ import annotations
@@ -169,10 +171,11 @@ def interleaved(sides: dict, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def ratio(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Median and standard deviation of the per-round ratios a/b."""
+def ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Median, standard deviation and standard error of the per-round ratios a/b."""
     r = [x / y for x, y in zip(a, b)]
-    return statistics.median(r), statistics.stdev(r) if len(r) > 1 else 0.0
+    sd = statistics.stdev(r) if len(r) > 1 else 0.0
+    return statistics.median(r), sd, sd / len(r) ** 0.5
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,13 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(f"lightning_fit_s={statistics.median(fit['lightning fit']):.3f}")
     print(f"bare_fit_s={statistics.median(fit['bare PyTorch loop']):.3f}")
-    for key, (med, sd) in figures.items():
+    for key, (med, sd, se) in figures.items():
         print(f"{key}={med:.3f}")
         print(f"{key}_sd={sd:.3f}")
-    med, sd = figures["lightning_overhead_ratio"]
-    if sd >= abs(med - 1):
-        print(f"note: the spread of the fit ratio ({sd:.3f}) is not smaller than the effect ({med - 1:+.3f}): "
-              "run more rounds on a quieter machine to resolve it", file=sys.stderr)
+        print(f"{key}_se={se:.3f}")
+    for key, (med, sd, se) in figures.items():
+        if abs(med - 1) <= 2 * se:
+            print(f"note: {key} {med:.3f} is within two standard errors ({2 * se:.3f}) of 1: no difference "
+                  f"resolved; more rounds or a quieter machine narrow it", file=sys.stderr)
 
 
 if __name__ == "__main__":
