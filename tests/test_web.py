@@ -218,7 +218,8 @@ def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp
     truth = np.array([label for _, label, _ in photos], object)
     agree = (got == want).mean()
     assert list(got[-len(regressions):]) == [None] * len(regressions)  # the page finds no digit in them either
-    print(f"{len(paths)} photos ({BLANK_PHOTOS + len(regressions)} blank) in {seconds:.1f} s: same outcome as predict.py {agree:.2%}, "
+    print(f"{len(paths)} photos ({BLANK_PHOTOS + len(regressions)} blank) in {seconds:.1f} s: "
+          f"same outcome as predict.py {agree:.2%}, "
           f"page accuracy {(got == truth)[:PHOTOS].mean():.2%} (predict.py {(want == truth)[:PHOTOS].mean():.2%}), "
           f"{diff_summary(diffs)}")
     assert agree >= 0.98
