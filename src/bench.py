@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import gzip
 import io
+import logging
 import os
 import shutil
 import statistics
@@ -55,8 +56,17 @@ def cli_fit(config_args: list[str], logdir: str) -> float:
 
     args = ["fit", *config_args, "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
             "--trainer.logger.init_args.save_dir", logdir]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        main(args)
+    # Lightning's info lines go to handlers made at import time, which the redirects below do not reach.
+    loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            main(args)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
     latest = max(Path(logdir).glob("mnist/version_*"), key=lambda p: p.stat().st_mtime)
     return yaml.safe_load((latest / "results.yaml").read_text())["fit_seconds"]
 
