@@ -65,6 +65,8 @@ PREPROCESSING = {
     "polarity_min_side": 64,  # ... (images with a shorter side under 64 px: the dark frame decides alone)
     "sheet_wide": [0.5, 0.75],  # ... bright parts that wide: under 50% light ink, 50-75% try both, over: a sheet
     "paper_window": 0.3,  # paper level: grey closing (max, then min) over a square this wide (of the short side)
+    "paper_speck": 3,  # ... bright lines under 3 px wide do not count as paper ...
+    "speck_dark": 0.5,  # ... beside a pixel under 0.5 x as bright (JPEG ringing at a sheet's edge on a dark desk)
     "paper_floor": 0.45,  # darkness = (paper - pixel) / max(paper, 0.45): a dark desk does not magnify noise
     "min_ink": 0.25,  # the darkest 3x3 mean must be >= 0.25 (25% darker than its paper), else no digit
     "ink_rel": 0.25,  # ink: darkness above 0.25 x that peak ...
@@ -84,8 +86,9 @@ PREPROCESSING = {
     "mark_ink": 0.3,  # ... and at least this dark (desk grain, shadowed rules of a blank page stay below)
     "border_contact": 0.4,  # a mark touching the frame along more than 0.4 x its box's longer side is desk ...
     "edge": 0.01,  # ... touching = within this of the frame's edge (of the short side, at least 1 px) ...
-    "desk_step": 0.75,  # ... or a mark within desk_reach px of a step in the paper level to below 0.75 x (a sheet's edge)
+    "desk_step": 0.75,  # ... or a mark within desk_reach px of a drop in the paper level to below 0.75 x its own (a sheet's edge)
     "desk_reach": 8,  # px
+    "desk_ground": 0.1,  # ... or at such a step either way, when the ground around it is this dark (paper is ~0)
     "desk_frame": 2,  # ... a test made when the 2nd percentile of the paper level along the frame is below desk_step x its top
     "centre_weight": 2.0,  # the digit: most ink / (1 + 2 x distance of its centre from the image centre / short side)
     "merge": 0.25,  # marks whose box reaches into the digit's box grown by 25% of its longer side belong to it ...
@@ -364,15 +367,22 @@ def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -
     at_edge = np.bincount(m["pixels"][2], near, n)
     m["contact"] = at_edge / e
     m["rim"] = at_edge >= m["area"]  # all of it within that margin: a sliver of desk at a corner, a JPEG edge
-    # The paper level's steepest step next to the mark, either way: the darkest paper level within
-    # desk_reach px / the brightest there. Ink lies on paper whose level changes slowly. Desk filled in
-    # beside a sheet's edge borders unfilled desk, far darker; grain of the desk just off the sheet's edge
-    # borders the sheet, far brighter.
-    m["step"] = np.ones(n)
+    # The paper level next to the mark, within desk_reach px: its steepest drop (the darkest level there /
+    # the level under the mark) and its steepest step either way (the darkest / the brightest there). Ink
+    # lies on paper whose level changes slowly. Desk filled in beside a sheet's edge borders unfilled desk,
+    # far darker (a drop); grain of the desk just off the sheet's edge borders the sheet, far brighter
+    # (a step up), but so may ink in a shadow: there the ground around the mark tells them apart.
+    m["drop"], m["step"] = np.ones(n), np.ones(n)
     if paper is not None:  # None: the frame shows no desk
         win = 2 * int(p["desk_reach"]) + 1
-        ratio = _min2(paper, win) / np.maximum(_max2(paper, win), 1e-6)
-        np.minimum.at(m["step"], m["pixels"][2], ratio[pr, pc])
+        low = _min2(paper, win)
+        np.minimum.at(m["drop"], m["pixels"][2], (low / np.maximum(paper, 1e-6))[pr, pc])
+        np.minimum.at(m["step"], m["pixels"][2], (low / np.maximum(_max2(paper, win), 1e-6))[pr, pc])
+    # The ground: mean darkness of the pixels in the mark's box that are not the mark's. Paper around ink
+    # is near 0; desk around its grain is as dark as the grain nearly is.
+    ii = np.pad(np.cumsum(np.cumsum(d, axis=0, dtype=np.float64), axis=1), ((1, 0), (1, 0)))  # (H + 1, W + 1)
+    inbox = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+    m["ground"] = (inbox - m["mass"]) / np.maximum((y1 - y0) * (x1 - x0) - m["area"], 1)
     return m
 
 
@@ -387,9 +397,11 @@ def _paint(m: dict, keep: np.ndarray, shape) -> np.ndarray:
 
 def _desk(m: dict, p: dict) -> np.ndarray:
     """(n,) bool: desk, not ink on the sheet: marks that touch the frame along more than border_contact x
-    their longer side or lie wholly at its edge, or that lie where the paper level steps by more than
-    desk_step (a sheet's edge)."""
-    return (m["contact"] > p["border_contact"] * m["side"]) | m["rim"] | (m["step"] < p["desk_step"])
+    their longer side or lie wholly at its edge, that border a paper level below desk_step x their own
+    (a sheet's edge, seen from the sheet), or that lie at such a step either way on a ground at least
+    desk_ground dark (a sheet's edge, seen from the desk)."""
+    step = (m["step"] < p["desk_step"]) & (m["ground"] >= p["desk_ground"])
+    return (m["contact"] > p["border_contact"] * m["side"]) | m["rim"] | (m["drop"] < p["desk_step"]) | step
 
 
 def _digit(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict) -> np.ndarray:
@@ -452,7 +464,12 @@ def _read(g: np.ndarray, inverted: bool, p: dict) -> tuple[np.ndarray, dict]:
     k = _odd(p["paper_window"] * min(h, w), 3)
     # 3. Paper level, locally: a grey closing fills every dark mark narrower than k px with the paper
     #    around it and keeps gradients, shadows and a desk wider than k. Darkness relative to that level.
-    paper = _min2(_max2(g, k), k)
+    #    First, JPEG ringing: along a sheet's edge on a dark desk a JPEG overshoots, a bright line 1-2 px
+    #    wide that the closing's max would spread over k px as the paper's level. An opening (min, then max,
+    #    over paper_speck px) removes it where a pixel within paper_speck px is under speck_dark x as bright.
+    o = int(p["paper_speck"])
+    g_paper = np.where(_min2(g, 2 * o + 1) < p["speck_dark"] * g, _max2(_min2(g, o), o), g)  # (H, W)
+    paper = _min2(_max2(g_paper, k), k)
     d = np.clip((paper - g) / np.maximum(paper, p["paper_floor"]), 0, 1)  # (H, W): 0 paper, 1 black ink
     d3 = _box3(d)  # (H, W) 3x3 mean darkness: what is ink is decided on it (noise, pencil grain and
     #                hairlines average out; strokes 3 px wide keep their darkness)

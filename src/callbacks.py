@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.metadata
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -17,15 +18,20 @@ from lightning.pytorch.trainer.states import TrainerFn
 PACKAGES = ("torch", "lightning", "torchmetrics", "torchvision", "jsonargparse", "numpy", "onnx", "onnxruntime", "tensorboard")
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name (e.g. "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"), for run records."""
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's marketing name (e.g. "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"), for run records.
+    Virtual machines often report a generic name ("Intel(R) Xeon(R) Processor") for CPUs that compute
+    differently (Ice Lake, Sapphire Rapids, Emerald Rapids): then the family and model numbers follow it."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        cpuinfo = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        cpuinfo = ""
+    first = cpuinfo.split("\n\n")[0].splitlines()  # the first processor's block
+    info = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first)}
+    name = info.get("model name") or platform.processor() or platform.machine()
+    if not any(c.isdigit() for c in name.split("@")[0]) and "cpu family" in info and "model" in info:
+        name += f" (family {info['cpu family']} model {info['model']})"
+    return name
 
 
 def relative(path) -> str:
@@ -107,7 +113,7 @@ class RunRecord(Callback):
                 pass
         argv = sys.argv[1:]
         record = {
-            "command": " ".join([Path(sys.executable).name, "-m", "src.train", *argv]),
+            "command": shlex.join([Path(sys.executable).name, "-m", "src.train", *argv]),
             # The recipe files layered over default.yaml, as given (a resume adds the run's config.yaml).
             "configs": [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
                        + [a.split("=", 1)[1] for a in argv if a.startswith("--config=")],

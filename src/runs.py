@@ -14,6 +14,7 @@ but its fit time (one session's) does not.
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -28,9 +29,33 @@ def _yaml(path: Path) -> dict:
         return {}
 
 
-def recipe_name(configs: list[str]) -> str:
-    """`--config configs/fast.yaml` -> "fast"; no --config -> "default" (configs/default.yaml alone)."""
-    return Path(configs[-1]).stem if configs else "default"
+# Command-line keys that do not change what a run learns: where it reads and writes, and the columns
+# the table shows anyway (seed, epochs, precision). Any other `--key value` is part of the recipe.
+NEUTRAL = ("config", "seed_everything", "ckpt_path", "trainer.max_epochs", "trainer.precision", "trainer.logger",
+           "trainer.default_root_dir", "trainer.enable_progress_bar", "data.data_dir", "data.download")
+
+
+def recipe_name(configs: list[str], command: str = "") -> str:
+    """`--config configs/fast.yaml` -> "fast"; no --config -> "default" (configs/default.yaml alone). Other
+    settings given on the command line follow it, so that such runs are not averaged with the recipe's:
+    `fit --model.channels [8,16,32,64]` -> "default+model.channels=[8,16,32,64]"."""
+    name = Path(configs[-1]).stem if configs else "default"
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    words = words[words.index("fit") + 1:] if "fit" in words else []
+    overrides, i = [], 0
+    while i < len(words):
+        key, eq, value = words[i].partition("=")
+        if key.startswith("--"):
+            if not eq and i + 1 < len(words) and not words[i + 1].startswith("--"):
+                value, i = words[i + 1], i + 1
+            key = key[2:]
+            if not any(key == k or key.startswith(k + ".") for k in NEUTRAL):
+                overrides.append(f"{key}={value.replace(' ', '')}")
+        i += 1
+    return "+".join([name, *overrides])
 
 
 def read_run(run_dir: Path) -> dict | None:
@@ -44,7 +69,7 @@ def read_run(run_dir: Path) -> dict | None:
         status = "resumed"
     return {
         "run": str(run_dir),
-        "recipe": recipe_name(env.get("configs") or []),
+        "recipe": recipe_name(env.get("configs") or [], env.get("command") or ""),
         "seed": results.get("seed", config.get("seed_everything")),
         "epochs": results.get("epochs", config.get("trainer", {}).get("max_epochs")),
         "precision": str(results.get("precision", config.get("trainer", {}).get("precision", "?"))),

@@ -2,16 +2,19 @@
 
 import yaml
 
+from src.callbacks import cpu_model
 from src.runs import main
 
 CPU = "Test CPU @ 1.00GHz"
 
 
 def fake_run(logs, version, configs, seed, test_acc=None, fit_seconds=100.0, precision="32-true", checkpoints=True,
-             resumed=False):
+             resumed=False, extra=""):
     run = logs / "mnist" / f"version_{version}"
     run.mkdir(parents=True)
-    (run / "environment.yaml").write_text(yaml.safe_dump({"configs": configs, "cpu": CPU, "gpu": None}))
+    command = " ".join(["python -m src.train fit", *(f"--config {c}" for c in configs), f"--seed_everything {seed}",
+                        "--trainer.logger.init_args.save_dir logs", extra])
+    (run / "environment.yaml").write_text(yaml.safe_dump({"command": command, "configs": configs, "cpu": CPU, "gpu": None}))
     (run / "config.yaml").write_text(yaml.safe_dump({"seed_everything": seed, "trainer": {"max_epochs": 15, "precision": precision}}))
     if checkpoints:
         (run / "checkpoints").mkdir()
@@ -30,23 +33,35 @@ def test_runs_table(tmp_path, capsys):
     fake_run(logs, 4, ["configs/fast.yaml"], 1)  # killed: checkpoints but no results
     fake_run(logs, 5, [], 3, checkpoints=False)  # never got to train or test
     (logs / "mnist" / "version_6").mkdir()  # a `test` run: no environment.yaml, not a training run
+    fake_run(logs, 7, [], 0, 0.9900, extra="--model.channels '[8, 16, 32, 64]' --trainer.max_epochs=15")  # another model
     assert main(["--logs", str(logs)]) == 0
     lines = capsys.readouterr().out.splitlines()
     runs = [line.split() for line in lines[1:7]]
+    assert lines[7].split()[:2] == ["version_7", "default+model.channels=[8,16,32,64]"]
     assert [r[:3] for r in runs] == [["version_0", "default", "0"], ["version_1", "default", "1"],
                                      ["version_2", "default", "2"], ["version_3", "fast", "0"],
                                      ["version_4", "fast", "1"], ["version_5", "default", "3"]]
     assert runs[0][5:8] == ["99.60%", "99.50%", "2:30.0"] and runs[0][-1] == "ok"
     assert lines[2].endswith("ok") and lines[3].endswith("resumed") and lines[5].endswith("interrupted")
     assert lines[6].endswith("not tested")
-    summary = {line.split()[0] + " " + line.split()[2]: " ".join(line.split()) for line in lines[9:]}
-    assert set(summary) == {"default 32-true", "fast bf16-mixed"}
+    summary = {line.split()[0] + " " + line.split()[2]: " ".join(line.split()) for line in lines[10:]}
+    assert set(summary) == {"default 32-true", "fast bf16-mixed", "default+model.channels=[8,16,32,64] 32-true"}
     # default: 99.60, 99.50, 99.70 -> mean 99.60, sd 0.10, min 99.50, n 3; time over the two whole runs:
     # mean 2:35.0, fastest 2:30.0
     assert "99.60 ± 0.10% 99.50% 3 0,1,2 2:35.0 2:30.0" in summary["default 32-true"]
     assert "99.40 ± 0.00% 99.40% 1 0 0:40.0 0:40.0" in summary["fast bf16-mixed"]
+    assert "99.00 ± 0.00% 99.00% 1 0" in summary["default+model.channels=[8,16,32,64] 32-true"]  # not in default's mean
 
 
 def test_no_runs_is_one_line(tmp_path, capsys):
     assert main(["--logs", str(tmp_path)]) == 1
     assert capsys.readouterr().err.startswith(f"error: no training runs under {tmp_path}/")
+
+
+def test_cpu_model_tells_generic_cpus_apart():
+    block = "processor\t: 0\ncpu family\t: 6\nmodel\t\t: {}\nmodel name\t: {}\n\nprocessor\t: 1\n"
+    assert cpu_model(block.format(143, "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz")) == \
+        "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"  # a model number already names it
+    assert cpu_model(block.format(207, "Intel(R) Xeon(R) Processor")) == "Intel(R) Xeon(R) Processor (family 6 model 207)"
+    assert cpu_model(block.format(106, "Intel(R) Xeon(R) Processor @ 2.80GHz")) == \
+        "Intel(R) Xeon(R) Processor @ 2.80GHz (family 6 model 106)"

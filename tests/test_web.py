@@ -206,8 +206,10 @@ def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp
     for key, values in FAMILIES.items():  # every family of the generator is in the set
         assert {a[key] for _, label, a in photos if label is not None} == set(values), key
     regressions = sorted((REPO / "tests" / "data" / "blank-photos").glob("*.jpg"))  # see test_photos.py
-    assert len(regressions) == 3
+    found = sorted((REPO / "tests" / "data" / "digit-photos").glob("*.jpg"))  # digits beside a shadow's edge
+    assert len(regressions) == 4 and len(found) == 4
     photos += [(path.read_bytes(), None, {}) for path in regressions]
+    photos += [(path.read_bytes(), int(path.name[0]), {}) for path in found]
     folder = tmp_path / "photos"
     folder.mkdir()
     paths = []
@@ -217,7 +219,9 @@ def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp
     got, want, diffs, seconds = page_matches_predict_py(page, clf, paths, timeout_s=300)
     truth = np.array([label for _, label, _ in photos], object)
     agree = (got == want).mean()
-    assert list(got[-len(regressions):]) == [None] * len(regressions)  # the page finds no digit in them either
+    n = len(regressions) + len(found)
+    assert list(got[-n:-len(found)]) == [None] * len(regressions)  # the page finds no digit in them either ...
+    assert None not in list(got[-len(found):])  # ... and finds the digit beside the shadow's edge
     print(f"{len(paths)} photos ({BLANK_PHOTOS + len(regressions)} blank) in {seconds:.1f} s: "
           f"same outcome as predict.py {agree:.2%}, "
           f"page accuracy {(got == truth)[:PHOTOS].mean():.2%} (predict.py {(want == truth)[:PHOTOS].mean():.2%}), "

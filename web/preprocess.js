@@ -23,11 +23,11 @@ export const DEFAULTS = {
   preprocessing: {
     fit: 20, canvas: 28, work: 320, luma: [0.299, 0.587, 0.114],
     polarity_window: 0.3, polarity_min_side: 64, sheet_wide: [0.5, 0.75],
-    paper_window: 0.3, paper_floor: 0.45, min_ink: 0.25, ink_rel: 0.25,
+    paper_window: 0.3, paper_speck: 3, speck_dark: 0.5, paper_floor: 0.45, min_ink: 0.25, ink_rel: 0.25,
     line_noise: 0.07, line_thin: 0.02, line_length: 0.15, line_tilt: 10, line_gap: 5, line_min: 0.5,
     line_percentile: 95, line_contrast: 1.5, line_margin: 1.4, line_max_rel: 0.75,
     min_size: 0.05, min_thickness: 0.04, mark_peak: 0.5, mark_ink: 0.3, border_contact: 0.4, edge: 0.01,
-    desk_step: 0.75, desk_reach: 8, desk_frame: 2, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
+    desk_step: 0.75, desk_reach: 8, desk_ground: 0.1, desk_frame: 2, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
   },
 };
 
@@ -340,7 +340,8 @@ function _components(mask) {
 }
 
 // predict.py _marks: per 8-connected mark of a mask: its runs, area, ink mass (summed d), centre,
-// box (y0, x0, y1, x1; ends exclusive), longer side, frame contact and the paper level's steepest step.
+// box (y0, x0, y1, x1; ends exclusive), longer side, frame contact, the paper level's steepest drop and
+// step beside it, and the ground around it.
 function _marks(mask, d, paper, p) {
   const { h, w } = mask, { rows, starts, ends, comp, n } = _components(mask);
   // Row prefix sums of darkness in float32 (np.cumsum), the run's mass their float32 difference.
@@ -350,15 +351,19 @@ function _marks(mask, d, paper, p) {
     rows, starts, ends, comp, n, area: new Float64Array(n), mass: new Float64Array(n), cy: new Float64Array(n),
     cx: new Float64Array(n), y0: new Int32Array(n).fill(h), x0: new Int32Array(n).fill(w), y1: new Int32Array(n),
     x1: new Int32Array(n), side: new Int32Array(n), peak: new Float64Array(n), contact: new Float64Array(n),
-    rim: new Uint8Array(n), step: new Float64Array(n).fill(1),
+    rim: new Uint8Array(n), drop: new Float64Array(n).fill(1), step: new Float64Array(n).fill(1), ground: new Float64Array(n),
   };
   const e = Math.max(1, Math.floor(p.edge * Math.min(h, w) + 0.5));
-  let ratio = null;
+  let ratio = null, drop = null; // the paper level's steepest step either way, and its steepest drop
   if (paper) { // None: the frame shows no desk
     const win = 2 * Math.trunc(p.desk_reach) + 1, eps = f32(1e-6);
     const low = _min2(paper, win), high = _max2(paper, win);
     ratio = new Float32Array(h * w);
-    for (let i = 0; i < ratio.length; i++) ratio[i] = f32(low.px[i] / Math.max(high.px[i], eps));
+    drop = new Float32Array(h * w);
+    for (let i = 0; i < ratio.length; i++) {
+      ratio[i] = f32(low.px[i] / Math.max(high.px[i], eps));
+      drop[i] = f32(low.px[i] / Math.max(paper.px[i], eps));
+    }
   }
   for (let i = 0; i < rows.length; i++) {
     const c = comp[i], y = rows[i], s = starts[i], t = ends[i], len = t - s;
@@ -371,7 +376,10 @@ function _marks(mask, d, paper, p) {
     for (let x = s; x < t; x++) {
       m.peak[c] = Math.max(m.peak[c], d.px[y * w + x]);
       if (y < e || y >= h - e || x < e || x >= w - e) m.contact[c] += 1;
-      if (ratio) m.step[c] = Math.min(m.step[c], ratio[y * w + x]);
+      if (ratio) {
+        m.step[c] = Math.min(m.step[c], ratio[y * w + x]);
+        m.drop[c] = Math.min(m.drop[c], drop[y * w + x]);
+      }
     }
   }
   for (let c = 0; c < n; c++) {
@@ -380,6 +388,16 @@ function _marks(mask, d, paper, p) {
     m.side[c] = Math.max(m.y1[c] - m.y0[c], m.x1[c] - m.x0[c]);
     m.rim[c] = m.contact[c] >= m.area[c] ? 1 : 0; // all of it within the frame's margin
     m.contact[c] /= e;
+  }
+  // The ground: mean darkness of the pixels in the mark's box that are not the mark's (np.cumsum in
+  // float64 down the columns, then along the rows).
+  const W = w + 1, ii = new Float64Array((h + 1) * W);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) ii[(y + 1) * W + x + 1] = ii[y * W + x + 1] + d.px[y * w + x];
+  for (let y = 1; y <= h; y++) for (let x = 1; x <= w; x++) ii[y * W + x] += ii[y * W + x - 1];
+  for (let c = 0; c < n; c++) {
+    const y0 = m.y0[c], x0 = m.x0[c], y1 = m.y1[c], x1 = m.x1[c];
+    const inbox = ii[y1 * W + x1] - ii[y0 * W + x1] - ii[y1 * W + x0] + ii[y0 * W + x0];
+    m.ground[c] = (inbox - m.mass[c]) / Math.max((y1 - y0) * (x1 - x0) - m.area[c], 1);
   }
   return m;
 }
@@ -393,10 +411,14 @@ function _paint(m, keep, h, w) {
   return { h, w, px: out };
 }
 
-// predict.py _desk: marks that are desk, not ink: along or wholly at the frame's edge, or at a sheet's edge.
+// predict.py _desk: marks that are desk, not ink: along or wholly at the frame's edge, or at a sheet's edge
+// (a drop in the paper level beside them, or a step either way on a dark ground).
 function _desk(m, p) {
   const out = new Uint8Array(m.n);
-  for (let c = 0; c < m.n; c++) out[c] = m.contact[c] > p.border_contact * m.side[c] || m.rim[c] || m.step[c] < p.desk_step ? 1 : 0;
+  for (let c = 0; c < m.n; c++) {
+    const step = m.step[c] < p.desk_step && m.ground[c] >= p.desk_ground;
+    out[c] = m.contact[c] > p.border_contact * m.side[c] || m.rim[c] || m.drop[c] < p.desk_step || step ? 1 : 0;
+  }
   return out;
 }
 
@@ -464,8 +486,12 @@ function _steps(image, p, jpeg = false) {
 function _read(g, inverted, p) {
   const fit = Math.trunc(p.fit), canvas = Math.trunc(p.canvas), { h, w } = g, n = h * w;
   const k = _odd(p.paper_window * Math.min(h, w), 3);
-  // 3. Paper level, locally (a grey closing), and darkness relative to it.
-  const paper = _min2(_max2(g, k), k), floor = f32(p.paper_floor), dpx = new Float32Array(n);
+  // 3. Paper level, locally (a grey closing, JPEG ringing beside a dark desk opened away first), and
+  // darkness relative to it.
+  const o = Math.trunc(p.paper_speck), dark = _min2(g, 2 * o + 1), opened = _max2(_min2(g, o), o);
+  const gp = { h, w, px: new Float32Array(n) }, sd = f32(p.speck_dark);
+  for (let i = 0; i < n; i++) gp.px[i] = dark.px[i] < f32(sd * g.px[i]) ? opened.px[i] : g.px[i];
+  const paper = _min2(_max2(gp, k), k), floor = f32(p.paper_floor), dpx = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     dpx[i] = Math.min(Math.max(f32(f32(paper.px[i] - g.px[i]) / Math.max(paper.px[i], floor)), 0), 1);
   }
