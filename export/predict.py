@@ -372,17 +372,17 @@ def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -
     # lies on paper whose level changes slowly. Desk filled in beside a sheet's edge borders unfilled desk,
     # far darker (a drop); grain of the desk just off the sheet's edge borders the sheet, far brighter
     # (a step up), but so may ink in a shadow: there the ground around the mark tells them apart.
-    m["drop"], m["step"] = np.ones(n), np.ones(n)
+    m["drop"], m["step"], m["ground"] = np.ones(n), np.ones(n), np.zeros(n)
     if paper is not None:  # None: the frame shows no desk
         win = 2 * int(p["desk_reach"]) + 1
         low = _min2(paper, win)
         np.minimum.at(m["drop"], m["pixels"][2], (low / np.maximum(paper, 1e-6))[pr, pc])
         np.minimum.at(m["step"], m["pixels"][2], (low / np.maximum(_max2(paper, win), 1e-6))[pr, pc])
-    # The ground: mean darkness of the pixels in the mark's box that are not the mark's. Paper around ink
-    # is near 0; desk around its grain is as dark as the grain nearly is.
-    ii = np.pad(np.cumsum(np.cumsum(d, axis=0, dtype=np.float64), axis=1), ((1, 0), (1, 0)))  # (H + 1, W + 1)
-    inbox = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
-    m["ground"] = (inbox - m["mass"]) / np.maximum((y1 - y0) * (x1 - x0) - m["area"], 1)
+        # The ground: mean darkness of the pixels in the mark's box that are not the mark's. Paper around
+        # ink is near 0; desk around its grain is as dark as the grain nearly is.
+        ii = np.pad(np.cumsum(np.cumsum(d, axis=0, dtype=np.float64), axis=1), ((1, 0), (1, 0)))  # (H + 1, W + 1)
+        inbox = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+        m["ground"] = (inbox - m["mass"]) / np.maximum((y1 - y0) * (x1 - x0) - m["area"], 1)
     return m
 
 

@@ -389,6 +389,7 @@ function _marks(mask, d, paper, p) {
     m.rim[c] = m.contact[c] >= m.area[c] ? 1 : 0; // all of it within the frame's margin
     m.contact[c] /= e;
   }
+  if (!paper) return m; // no desk in the frame: the ground is never asked for
   // The ground: mean darkness of the pixels in the mark's box that are not the mark's (np.cumsum in
   // float64 down the columns, then along the rows).
   const W = w + 1, ii = new Float64Array((h + 1) * W);
