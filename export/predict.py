@@ -90,6 +90,7 @@ PREPROCESSING = {
     "desk_reach": 8,  # px
     "desk_ground": 0.1,  # ... or at such a step either way, when the ground around it is this dark (paper is ~0)
     "desk_frame": 2,  # ... a test made when the 2nd percentile of the paper level along the frame is below desk_step x its top
+    "unsure_ground": 0.75,  # polarity unsure, light-ink reading: the digit's ground must be >= 0.75 x as dark as the frame's
     "centre_weight": 2.0,  # the digit: most ink / (1 + 2 x distance of its centre from the image centre / short side)
     "merge": 0.25,  # marks whose box reaches into the digit's box grown by 25% of its longer side belong to it ...
     "merge_min": 0.02,  # ... when they hold at least 2% of its ink
@@ -451,14 +452,14 @@ def _steps(image, p: dict) -> tuple[np.ndarray, dict]:
     readings = _polarities(g, _odd(p["polarity_window"] * min(g.shape), 3), p)
     for i, inverted in enumerate(readings):
         try:
-            return _read(1.0 - g if inverted else g, inverted, p)
+            return _read(1.0 - g if inverted else g, inverted, p, unsure=len(readings) > 1)
         except ImageError:
             if i == len(readings) - 1:
                 raise
 
 
-def _read(g: np.ndarray, inverted: bool, p: dict) -> tuple[np.ndarray, dict]:
-    """Steps 3-7 on a grey (H, W) image of dark ink on light paper."""
+def _read(g: np.ndarray, inverted: bool, p: dict, unsure: bool = False) -> tuple[np.ndarray, dict]:
+    """Steps 3-7 on a grey (H, W) image of dark ink on light paper (`unsure`: one of two polarities tried)."""
     fit, canvas = int(p["fit"]), int(p["canvas"])
     h, w = g.shape
     k = _odd(p["paper_window"] * min(h, w), 3)
@@ -499,6 +500,10 @@ def _read(g: np.ndarray, inverted: bool, p: dict) -> tuple[np.ndarray, dict]:
         mask = _digit(d3, t, paper if desk_frame else None, p)
     except ImageError as e:
         raise _with(e, info) from None
+    if unsure and inverted and float(paper[mask].mean()) < p["unsure_ground"] * float(np.median(_border(paper))):
+        # Light ink lies on the dark ground the frame shows. A "light digit" on a ground far lighter than
+        # the frame's (here: a paper level far below it) is a lit part of a sheet broken up by shadow.
+        raise _with(ImageError("no digit found (blank image)"), info)
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
     info["box"] = (int(y0), int(x0), int(y1), int(x1))

@@ -27,7 +27,7 @@ export const DEFAULTS = {
     line_noise: 0.07, line_thin: 0.02, line_length: 0.15, line_tilt: 10, line_gap: 5, line_min: 0.5,
     line_percentile: 95, line_contrast: 1.5, line_margin: 1.4, line_max_rel: 0.75,
     min_size: 0.05, min_thickness: 0.04, mark_peak: 0.5, mark_ink: 0.3, border_contact: 0.4, edge: 0.01,
-    desk_step: 0.75, desk_reach: 8, desk_ground: 0.1, desk_frame: 2, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
+    desk_step: 0.75, desk_reach: 8, desk_ground: 0.1, desk_frame: 2, unsure_ground: 0.75, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
   },
 };
 
@@ -476,15 +476,15 @@ function _steps(image, p, jpeg = false) {
   const readings = _polarities(g, _odd(p.polarity_window * Math.min(g.h, g.w), 3), p);
   for (let i = 0; i < readings.length; i++) {
     try {
-      return _read(readings[i] ? { ...g, px: g.px.map((v) => 1 - v) } : g, readings[i], p);
+      return _read(readings[i] ? { ...g, px: g.px.map((v) => 1 - v) } : g, readings[i], p, readings.length > 1);
     } catch (e) {
       if (!(e instanceof ImageError) || i === readings.length - 1) throw e;
     }
   }
 }
 
-// predict.py _read: steps 3-7 on a grey image of dark ink on light paper.
-function _read(g, inverted, p) {
+// predict.py _read: steps 3-7 on a grey image of dark ink on light paper (`unsure`: one of two polarities tried).
+function _read(g, inverted, p, unsure = false) {
   const fit = Math.trunc(p.fit), canvas = Math.trunc(p.canvas), { h, w } = g, n = h * w;
   const k = _odd(p.paper_window * Math.min(h, w), 3);
   // 3. Paper level, locally (a grey closing, JPEG ringing beside a dark desk opened away first), and
@@ -520,13 +520,19 @@ function _read(g, inverted, p) {
   }
   // 6. The digit: the best-scoring mark darker than t and its parts.
   const mask = _digit(d3, t, deskFrame ? paper : null, p);
-  let y0 = h, y1 = 0, x0 = w, x1 = 0, ink = -Infinity;
+  let y0 = h, y1 = 0, x0 = w, x1 = 0, ink = -Infinity, ground = 0, area = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (!mask.px[y * w + x]) continue;
       y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1);
       ink = Math.max(ink, d3.px[y * w + x]); // the digit's own peak: its value 1
+      ground += paper.px[y * w + x]; area++;
     }
+  }
+  // Light ink lies on the dark ground the frame shows: a "light digit" on a ground far lighter than the
+  // frame's (a paper level far below it) is a lit part of a sheet broken up by shadow.
+  if (unsure && inverted && ground / area < p.unsure_ground * median(_border(paper))) {
+    throw new ImageError("no digit found (blank image)");
   }
   const bh = y1 - y0, bw = x1 - x0, tt = f32(t), scale = f32(Math.max(ink - t, 1e-6)), x = new Float32Array(bh * bw);
   for (let y = 0; y < bh; y++) {
