@@ -520,18 +520,18 @@ function _read(g, inverted, p, unsure = false) {
   }
   // 6. The digit: the best-scoring mark darker than t and its parts.
   const mask = _digit(d3, t, deskFrame ? paper : null, p);
-  let y0 = h, y1 = 0, x0 = w, x1 = 0, ink = -Infinity, ground = 0, area = 0;
+  let y0 = h, y1 = 0, x0 = w, x1 = 0, ink = -Infinity, level = 0, area = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (!mask.px[y * w + x]) continue;
       y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1);
       ink = Math.max(ink, d3.px[y * w + x]); // the digit's own peak: its value 1
-      ground += paper.px[y * w + x]; area++;
+      level += paper.px[y * w + x]; area++; // the paper level under the digit (for the test below)
     }
   }
   // Light ink lies on the dark ground the frame shows: a "light digit" on a ground far lighter than the
   // frame's (a paper level far below it) is a lit part of a sheet broken up by shadow.
-  if (unsure && inverted && ground / area < p.unsure_ground * median(_border(paper))) {
+  if (unsure && inverted && level / area < p.unsure_ground * median(_border(paper))) {
     throw new ImageError("no digit found (blank image)");
   }
   const bh = y1 - y0, bw = x1 - x0, tt = f32(t), scale = f32(Math.max(ink - t, 1e-6)), x = new Float32Array(bh * bw);
