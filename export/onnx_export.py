@@ -43,6 +43,23 @@ class Deployable(nn.Module):
         return logits, logits.softmax(dim=1)
 
 
+def pool_after_norm(net: Net) -> Net:
+    """A `pool_first` net's conv -> pool -> BatchNorm -> ReLU stages as conv -> BatchNorm -> ReLU -> pool,
+    wherever that gives the same output, so that the exporter folds each BatchNorm into its conv.
+
+    In eval mode BatchNorm is y = a * x + b per channel, with a of the sign of its weight. Max-pooling
+    commutes with such a map when a >= 0 (and with ReLU always), bit for bit: every step of it is
+    monotonic, rounding included. A stage with a negative scale keeps its trained order.
+    """
+    layers = list(net.features)
+    for i in range(len(layers) - 2):
+        pool, norm, act = layers[i : i + 3]
+        if isinstance(pool, nn.MaxPool2d) and isinstance(norm, nn.BatchNorm2d) and bool((norm.weight >= 0).all()):
+            layers[i : i + 3] = [norm, act, pool]
+    net.features = nn.Sequential(*layers)
+    return net
+
+
 def sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -61,7 +78,7 @@ def load_checkpoint(path: str | Path) -> tuple[Deployable, dict]:
     module = MNISTClassifier(**hparams)
     check_compatible(path, ckpt, module)
     module.load_state_dict(ckpt["state_dict"])
-    net = module.eval_net.eval().to(memory_format=torch.contiguous_format)
+    net = pool_after_norm(module.eval_net.eval().to(memory_format=torch.contiguous_format))
     callback = next((v for k, v in ckpt.get("callbacks", {}).items() if k.startswith("ModelCheckpoint")), {})
     score = callback.get("best_model_score")
     info = {

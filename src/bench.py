@@ -2,6 +2,7 @@
 
     python -m src.bench                                   # the default recipe, 5 interleaved rounds
     python -m src.bench --config configs/fast.yaml --rounds 7
+    python -m src.bench --config configs/fast.yaml --against model.pool_first=false   # what a setting buys
 
 1. `python -m src.train fit` for one epoch, run in-process exactly as a user runs it (progress bar,
    TensorBoard logging, metrics, validation, best.ckpt and last.ckpt), against a bare PyTorch loop
@@ -13,6 +14,8 @@
    random affine per batch) against torchvision's best setups on the same cores: the dataset with
    `transforms.v2` per image in DataLoader worker processes, and `transforms.v2` on whole batches
    (faster, but one random warp per batch instead of one per image).
+3. With `--against KEY=VALUE ...`: the bare loop again with those settings changed, in the same
+   rounds, so that what a setting costs or saves is a ratio measured side by side.
 
 Both sides of each comparison are warmed up, then alternate round by round (the order flips every
 round), so a busy machine slows them alike. Each ratio is the median of the per-round ratios, with
@@ -169,6 +172,21 @@ def load_config(paths: list[str]) -> dict:
     return {"model": cfg["model"], "data": cfg["data"], "precision": str(cfg["trainer"].get("precision", "32-true"))}
 
 
+def against(cfg: dict, overrides: list[str], parser: argparse.ArgumentParser) -> dict | None:
+    """A copy of `cfg` with `section.key=value` overrides applied (values read as YAML), or None for none."""
+    if not overrides:
+        return None
+    other = {"model": dict(cfg["model"]), "data": dict(cfg["data"]), "precision": cfg["precision"]}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or section not in ("model", "data") or name not in other[section]:
+            parser.error(f"--against {item}: expected model.KEY=VALUE or data.KEY=VALUE with a key of the config, "
+                         f"e.g. model.pool_first=false")
+        other[section][name] = yaml.safe_load(value)
+    return other
+
+
 def interleaved(sides: dict, rounds: int) -> dict[str, list[float]]:
     """Warm every side up once, then run them in turn for `rounds`, flipping the order every round."""
     for fn in sides.values():
@@ -188,12 +206,20 @@ def ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:
     return statistics.median(r), sd, sd / len(r) ** 0.5
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m src.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", action="append", default=[], help="recipe layered over configs/default.yaml")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per comparison (default: %(default)s)")
+    parser.add_argument("--against", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="also time the bare loop with these settings changed, e.g. model.pool_first=false")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     cfg = load_config(["configs/default.yaml", *args.config])
+    other = against(cfg, args.against, parser)
     if cfg["precision"].startswith("bf16"):
         from src.train import cpu_has_fast_bf16
 
@@ -202,8 +228,10 @@ def main(argv: list[str] | None = None) -> None:
     config_args = [a for c in args.config for a in ("--config", c)] + ["--trainer.precision", cfg["precision"]]
     with tempfile.TemporaryDirectory() as tmp:
         root = torchvision_root(cfg["data"]["data_dir"], tmp)
-        fit = interleaved({"lightning fit": lambda: cli_fit(config_args, tmp), "bare PyTorch loop": lambda: bare_fit(cfg, tmp)},
-                          args.rounds)
+        sides = {"lightning fit": lambda: cli_fit(config_args, tmp), "bare PyTorch loop": lambda: bare_fit(cfg, tmp)}
+        if other:
+            sides[f"bare, {' '.join(args.against)}"] = lambda: bare_fit(other, tmp)
+        fit = interleaved(sides, args.rounds)
         data = interleaved({"our data path": lambda: ours_data_epoch(cfg),
                             "torchvision v2, workers": lambda: torchvision_workers_epoch(cfg, root),
                             "torchvision v2, batched": lambda: torchvision_batched_epoch(cfg)}, args.rounds)
@@ -211,12 +239,14 @@ def main(argv: list[str] | None = None) -> None:
     images = 60000 - cfg["data"]["val_size"]
     print(f"one epoch ({images:,} training images, batch {cfg['data']['batch_size']}, {cfg['precision']}, "
           f"{torch.get_num_threads()} threads), median of {args.rounds} interleaved rounds after a warm-up")
-    print(f"{'':<26} {'seconds':>8} {'images/s':>10}  all rounds (s)")
+    width = max(len(name) for name in rows)
+    print(f"{'':<{width}} {'seconds':>8} {'images/s':>10}  all rounds (s)")
     for name, seconds in rows.items():
         med = statistics.median(seconds)
-        print(f"{name:<26} {med:>8.2f} {images / med:>10,.0f}  {' '.join(f'{s:.2f}' for s in seconds)}")
+        print(f"{name:<{width}} {med:>8.2f} {images / med:>10,.0f}  {' '.join(f'{s:.2f}' for s in seconds)}")
     figures = {
         "lightning_overhead_ratio": ratio(fit["lightning fit"], fit["bare PyTorch loop"]),
+        **({"against_time_ratio": ratio(fit[f"bare, {' '.join(args.against)}"], fit["bare PyTorch loop"])} if other else {}),
         "datapath_speedup_vs_workers": ratio(data["torchvision v2, workers"], data["our data path"]),
         "datapath_speedup_vs_batched": ratio(data["torchvision v2, batched"], data["our data path"]),
     }

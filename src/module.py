@@ -41,6 +41,7 @@ class MNISTClassifier(L.LightningModule):
         hidden: int = 0,
         dropout: UnitFraction = 0.25,
         stem_stride: Literal[1, 2] = 1,
+        pool_first: bool = False,
         lr: PositiveFloat = 0.2,
         weight_decay: NonNegativeFloat = 5e-4,
         warmup_fraction: ClosedUnitInterval = 0.25,
@@ -51,7 +52,7 @@ class MNISTClassifier(L.LightningModule):
     ):
         """
         Args:
-            channels, convs_per_stage, hidden, dropout, stem_stride: the network's shape, see `src.model.Net`.
+            channels, convs_per_stage, hidden, dropout, stem_stride, pool_first: the network's shape, see `src.model.Net`.
             lr: peak learning rate of the one-cycle schedule, for the per-device batch size.
             weight_decay: L2 penalty on conv and linear weights (not on BatchNorm or biases).
             warmup_fraction: share of the steps spent ramping the learning rate up to `lr`.
@@ -67,7 +68,7 @@ class MNISTClassifier(L.LightningModule):
         # them once training is over, together with the final metrics (see src.train).
         self.save_hyperparameters(logger=False)
         self.hparams.update(primitives(self.hparams))
-        self.net = Net(tuple(channels), convs_per_stage, hidden, dropout, stem_stride)
+        self.net = Net(tuple(channels), convs_per_stage, hidden, dropout, stem_stride, pool_first)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         # The averaged copy is trained by no optimiser: it follows `net` after every step.

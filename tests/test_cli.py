@@ -116,7 +116,7 @@ def test_recipe_is_layered_over_default_and_the_command_line_wins(monkeypatch, c
     config = resolved_config(monkeypatch, capsys, "--config", "configs/fast.yaml", "--trainer.max_epochs", "3")
     assert config["model"]["stem_stride"] == 2 and config["model"]["ema_decay"] == 0.99  # from fast.yaml
     assert config["model"]["channels"] == [16, 32, 64, 128] and config["data"]["batch_size"] == 256  # from default.yaml
-    assert config["trainer"]["max_epochs"] == 3  # fast.yaml says 10: the command line comes last
+    assert config["trainer"]["max_epochs"] == 3  # fast.yaml says 9: the command line comes last
     assert config["checkpoint"]["monitor"] == "val/acc"
 
 
@@ -130,7 +130,8 @@ def readme_sizes() -> dict[str, tuple[int, float]]:
 def test_every_shipped_config_parses_and_builds_the_model_the_readme_states(monkeypatch, capsys, name):
     args = [] if name == "default" else ["--config", f"configs/{name}.yaml"]
     m = resolved_config(monkeypatch, capsys, *args)["model"]
-    params, macs = complexity(Net(tuple(m["channels"]), m["convs_per_stage"], m["hidden"], m["dropout"], m["stem_stride"]))
+    params, macs = complexity(Net(tuple(m["channels"]), m["convs_per_stage"], m["hidden"], m["dropout"], m["stem_stride"],
+                                  m["pool_first"]))
     assert readme_sizes()[name] == (params, round(macs / 1e6, 2))
 
 

@@ -11,9 +11,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import export.__main__ as cli
 import export.verify
-from export.onnx_export import OPSET, export_onnx, load_checkpoint, read_metadata, sha256
+from export.onnx_export import OPSET, export_onnx, load_checkpoint, pool_after_norm, read_metadata, sha256
 from export.verify import VerificationError, check_graph
 from src.data import load_mnist
+from src.model import Net
 from tests.conftest import DATA
 
 
@@ -32,8 +33,30 @@ def test_one_self_contained_file_with_contract(exported):
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
     assert inp.name == "image" and dims == ["batch", 1, 28, 28]
     assert [o.name for o in proto.graph.output] == ["logits", "probs"]
-    assert not any(n.op_type in ("Dropout", "BatchNormalization") for n in proto.graph.node)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "Dropout" not in ops
+    # BatchNorm right after a conv is folded into it; one after a pooling (model.pool_first) stays, in eval form.
+    assert all(ops[i - 1] == "MaxPool" for i, op in enumerate(ops) if op == "BatchNormalization")
     check_graph(proto, OPSET)
+
+
+@pytest.mark.parametrize("stem_stride", [1, 2])
+def test_pool_first_stages_are_exported_in_the_foldable_order_with_identical_outputs(stem_stride):
+    torch.manual_seed(0)
+    net = Net(stem_stride=stem_stride, pool_first=True).eval()
+    norms = [m for m in net.features if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.weight.data.uniform_(0.1, 2.0), m.bias.data.normal_(), m.running_mean.normal_(), m.running_var.uniform_(0.5, 2.0)
+    norms[1].weight.data[3] = -0.5  # a negative scale: pooling does not commute with this stage's BatchNorm
+    x = torch.randn(64, 1, 28, 28)
+    before = net(x)
+    layers = [*pool_after_norm(net).features, None]  # None: the end
+    assert torch.equal(net(x), before)  # bit for bit
+    kinds = [type(m).__name__ for m in layers]
+    pools = [i for i, k in enumerate(kinds) if k == "MaxPool2d"]
+    kept = [i for i in pools if layers[i + 1] is norms[1]]  # the stage with the negative scale keeps its order
+    assert len(kept) == 1 and kinds[kept[0] - 1] == "Conv2d"
+    assert all(kinds[i - 3:i] == ["Conv2d", "BatchNorm2d", "ReLU"] for i in pools if i not in kept)
 
 
 def shipped_accuracy(path, test_images) -> float:

@@ -88,3 +88,26 @@ def test_ema_follows_the_configured_decay_after_warmup(tmp_path):
     module.eval()
     x = torch.randn(4, 1, 28, 28)
     assert torch.equal(module(x), module.ema(x))
+
+
+@pytest.mark.parametrize("convs,stem_stride", [(1, 1), (1, 2), (2, 1)])
+def test_pool_first_moves_each_pooling_before_its_batchnorm_and_keeps_the_function(convs, stem_stride):
+    plain, first = Net(convs_per_stage=convs, stem_stride=stem_stride), Net(convs_per_stage=convs, stem_stride=stem_stride, pool_first=True)
+    kinds = lambda net: [type(m).__name__ for m in net.features]
+    assert sorted(kinds(plain)) == sorted(kinds(first))  # the same layers and parameters, reordered
+    assert kinds(first).count("MaxPool2d") == 4 - (stem_stride == 2)
+    for i, kind in enumerate(kinds(first)):
+        if kind == "MaxPool2d":
+            assert kinds(first)[i - 1:i + 3] == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    # In eval mode BatchNorm is a per-channel affine map; with a positive scale it commutes with
+    # max-pooling (and ReLU does anyway), so the same weights give the same logits in either order.
+    torch.manual_seed(0)
+    for m in plain.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 2.0), m.bias.data.normal_(), m.running_mean.normal_(), m.running_var.uniform_(0.5, 2.0)
+    for a, b in zip(plain.state_dict().values(), first.state_dict().values(), strict=True):
+        b.copy_(a)
+    x = torch.randn(8, 1, 28, 28)
+    torch.testing.assert_close(first.eval()(x), plain.eval()(x))
+    # In training, BatchNorm's batch statistics come from the pooled values: a different model.
+    assert not torch.allclose(first.train().features(x), plain.train().features(x))  # (8, 128, 1, 1)
