@@ -4,7 +4,7 @@ The shape of the Keras notebook this project started from, made faster and more 
 stages of 3x3 convolution + BatchNorm + ReLU, each ending in 2x2 max-pooling, then dropout and the
 10-way classifier (with an optional dense layer before it, as in the notebook). Four stages take
 the 28x28 digit down to 1x1. Input: (B, 1, 28, 28) normalised floats; output: (B, 10) logits.
-The recipes pool straight after each stage's last convolution, before its BatchNorm and ReLU
+The default and fast recipes pool straight after each stage's last convolution, before its BatchNorm and ReLU
 (`pool_first`): the same layers, with BatchNorm and ReLU run on a quarter of the pixels.
 
 Size per recipe (`python -m src.model` prints these from configs/):
@@ -51,7 +51,7 @@ class Net(nn.Module):
                 first stage pooling it, so no layer runs at full resolution (less time and memory).
             pool_first: pool each stage right after its last conv, before BatchNorm and ReLU (as airbench
                 does): BatchNorm and ReLU then run on a quarter of the pixels, and BatchNorm normalises
-                the values the next stage actually sees. ~1.2x faster training on a CPU. False keeps the
+                the values the next stage actually sees. 1.3-1.4x faster training on a CPU. False keeps the
                 notebook's conv-ReLU-pool order (and loads checkpoints saved before this option existed).
         """
         super().__init__()

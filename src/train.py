@@ -21,6 +21,7 @@ import time
 _START = time.monotonic()  # wall time as the user sees it, imports included
 
 import errno
+import inspect
 import os
 import sys
 import tempfile
@@ -80,6 +81,13 @@ class CLI(LightningCLI):
             self.checkpoint = read_checkpoint(path)
             check_hyperparameters(path, self.checkpoint, MNISTClassifier)
         super()._parse_ckpt_path()
+        if self.checkpoint is not None:
+            # A checkpoint saved before a model option existed (model.pool_first) was trained without
+            # it: build its model with the option's default, the old behaviour, not with the config's value.
+            saved = self.checkpoint["hyper_parameters"]
+            for name, param in inspect.signature(MNISTClassifier.__init__).parameters.items():
+                if name != "self" and name not in saved and param.default is not inspect.Parameter.empty:
+                    self.config[sub]["model"][name] = param.default
 
     def before_instantiate_classes(self) -> None:
         sub = self.config.get("subcommand")

@@ -144,3 +144,17 @@ def test_bf16_falls_back_to_fp32_on_a_cpu_without_it(monkeypatch, capsys, tmp_pa
     run_dir = tmp_path / "logs" / "mnist" / "version_0"
     assert yaml.safe_load((run_dir / "results.yaml").read_text())["precision"] == "32-true"
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["precision"] == "32-true"
+
+
+def test_a_checkpoint_from_before_pool_first_is_evaluated_as_it_was_trained(tmp_path):
+    """Checkpoints saved before `model.pool_first` existed hold no such key, and were trained in the
+    notebook's order; configs/default.yaml now says true, which must not rebuild them the other way."""
+    fit = run_cli("fit", *TINY, "--trainer.limit_train_batches", "20", "--model.pool_first", "false", cwd=tmp_path)
+    run_dir = tmp_path / "logs" / "mnist" / "version_0"
+    ckpt = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    del ckpt["hyper_parameters"]["pool_first"]
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    proc = run_cli("test", *TINY, "--ckpt_path", "old.ckpt", cwd=tmp_path)
+    logged = events(run_dir).Scalars("hp/test_acc")[0].value
+    retested = events(tmp_path / "logs" / "mnist" / "version_1").Scalars("test/acc")[-1].value
+    assert retested == pytest.approx(logged, abs=1e-6), proc.stdout + fit.stdout
