@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = load_config(["configs/default.yaml", *args.config])
     other = against(cfg, args.against, parser)
+    other_name = f"bare, {' '.join(args.against)}"
     if cfg["precision"].startswith("bf16"):
         from src.train import cpu_has_fast_bf16
 
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         root = torchvision_root(cfg["data"]["data_dir"], tmp)
         sides = {"lightning fit": lambda: cli_fit(config_args, tmp), "bare PyTorch loop": lambda: bare_fit(cfg, tmp)}
         if other:
-            sides[f"bare, {' '.join(args.against)}"] = lambda: bare_fit(other, tmp)
+            sides[other_name] = lambda: bare_fit(other, tmp)
         fit = interleaved(sides, args.rounds)
         data = interleaved({"our data path": lambda: ours_data_epoch(cfg),
                             "torchvision v2, workers": lambda: torchvision_workers_epoch(cfg, root),
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<{width}} {med:>8.2f} {images / med:>10,.0f}  {' '.join(f'{s:.2f}' for s in seconds)}")
     figures = {
         "lightning_overhead_ratio": ratio(fit["lightning fit"], fit["bare PyTorch loop"]),
-        **({"against_time_ratio": ratio(fit[f"bare, {' '.join(args.against)}"], fit["bare PyTorch loop"])} if other else {}),
+        **({"against_time_ratio": ratio(fit[other_name], fit["bare PyTorch loop"])} if other else {}),
         "datapath_speedup_vs_workers": ratio(data["torchvision v2, workers"], data["our data path"]),
         "datapath_speedup_vs_batched": ratio(data["torchvision v2, batched"], data["our data path"]),
     }
