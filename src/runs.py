@@ -6,7 +6,8 @@
 Reads each run directory that `python -m src.train fit` wrote (config.yaml, environment.yaml and
 results.yaml). One row per run: recipe, seed, epochs, precision, test accuracy, best validation
 accuracy, fit time and the CPU or GPU it ran on. Then one row per recipe, epochs, precision and
-hardware: mean ± sd of the test accuracy, its minimum and the number of runs. Runs that were
+hardware: mean ± sd of the test accuracy, its minimum, the mean best validation accuracy (the figure
+that may choose between recipes: the test set never does) and the number of runs. Runs that were
 interrupted or never tested are listed and marked, never averaged; a resumed run's accuracy counts
 but its fit time (one session's) does not.
 """
@@ -95,10 +96,12 @@ def summarise(rows: list[dict]) -> list[dict]:
     out = []
     for (recipe, epochs, precision, device), members in groups.items():
         accs = [r["test_acc"] for r in members]
+        vals = [r["best_val_acc"] for r in members if r["best_val_acc"] is not None]
         times = [r["fit_seconds"] for r in members if r["status"] == "ok" and r["fit_seconds"] is not None]
         out.append({
             "recipe": recipe, "epochs": epochs, "precision": precision, "device": device, "n": len(accs),
             "mean": statistics.fmean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0, "min": min(accs),
+            "val_mean": statistics.fmean(vals) if vals else None,
             "seeds": sorted(r["seed"] for r in members if r["seed"] is not None),
             "fit_seconds": statistics.fmean(times) if times else None,
             "fastest_fit_seconds": min(times) if times else None,  # on a shared machine, the closest to its speed
@@ -106,8 +109,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _pct(x) -> str:
-    return f"{100 * x:.2f}%" if isinstance(x, (int, float)) else "-"
+def _pct(x, digits: int = 2) -> str:
+    return f"{100 * x:.{digits}f}%" if isinstance(x, (int, float)) else "-"
 
 
 def _time(s) -> str:
@@ -124,10 +127,10 @@ def render(rows: list[dict], summary: list[dict], markdown: bool = False) -> str
     runs = table(["run", "recipe", "seed", "epochs", "precision", "test acc", "best val", "fit time", "device", "status"],
                  [[Path(r["run"]).name, r["recipe"], str(r["seed"]), str(r["epochs"]), r["precision"], _pct(r["test_acc"]),
                    _pct(r["best_val_acc"]), _time(r["fit_seconds"]), r["device"], r["status"]] for r in rows])
-    recipes = table(["recipe", "epochs", "precision", "test acc mean ± sd", "min", "n", "seeds", "mean fit time",
-                     "fastest fit", "device"],
+    recipes = table(["recipe", "epochs", "precision", "test acc mean ± sd", "min", "best val mean", "n", "seeds",
+                     "mean fit time", "fastest fit", "device"],
                     [[s["recipe"], str(s["epochs"]), s["precision"], f"{100 * s['mean']:.2f} ± {100 * s['sd']:.2f}%",
-                      _pct(s["min"]), str(s["n"]), ",".join(map(str, s["seeds"])), _time(s["fit_seconds"]),
+                      _pct(s["min"]), _pct(s["val_mean"], 3), str(s["n"]), ",".join(map(str, s["seeds"])), _time(s["fit_seconds"]),
                       _time(s["fastest_fit_seconds"]), s["device"]]
                      for s in summary])
     return "\n".join([*runs, "", *recipes])
