@@ -100,7 +100,8 @@ def summarise(rows: list[dict]) -> list[dict]:
         times = [r["fit_seconds"] for r in members if r["status"] == "ok" and r["fit_seconds"] is not None]
         out.append({
             "recipe": recipe, "epochs": epochs, "precision": precision, "device": device, "n": len(accs),
-            "mean": statistics.fmean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0, "min": min(accs),
+            "mean": statistics.fmean(accs), "min": min(accs),
+            "sd": statistics.stdev(accs) if len(accs) > 1 else None,  # one run has no spread
             "val_mean": statistics.fmean(vals) if vals else None,
             "seeds": sorted(r["seed"] for r in members if r["seed"] is not None),
             "fit_seconds": statistics.fmean(times) if times else None,
@@ -129,7 +130,8 @@ def render(rows: list[dict], summary: list[dict], markdown: bool = False) -> str
                    _pct(r["best_val_acc"]), _time(r["fit_seconds"]), r["device"], r["status"]] for r in rows])
     recipes = table(["recipe", "epochs", "precision", "test acc mean ± sd", "min", "best val mean", "n", "seeds",
                      "mean fit time", "fastest fit", "device"],
-                    [[s["recipe"], str(s["epochs"]), s["precision"], f"{100 * s['mean']:.2f} ± {100 * s['sd']:.2f}%",
+                    [[s["recipe"], str(s["epochs"]), s["precision"],
+                      _pct(s["mean"]) if s["sd"] is None else f"{100 * s['mean']:.2f} ± {100 * s['sd']:.2f}%",
                       _pct(s["min"]), _pct(s["val_mean"], 3), str(s["n"]), ",".join(map(str, s["seeds"])), _time(s["fit_seconds"]),
                       _time(s["fastest_fit_seconds"]), s["device"]]
                      for s in summary])
