@@ -138,7 +138,7 @@ def test_every_shipped_config_parses_and_builds_the_model_the_readme_states(monk
 def test_bf16_falls_back_to_fp32_on_a_cpu_without_it(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(src.train, "cpu_has_fast_bf16", lambda: False)  # as on a CPU without AMX or AVX512-BF16
     monkeypatch.chdir(tmp_path)
-    src.train.main(["fit", *TINY, "--trainer.limit_train_batches", "5", "--trainer.precision", "bf16-mixed"])
+    src.train.main(["fit", *TINY, "--trainer.limit_train_batches", "5", "--trainer.log_every_n_steps", "5", "--trainer.precision", "bf16-mixed"])
     err = capsys.readouterr().err
     assert re.search(r"^note: .* has no AMX or AVX512-BF16, .* training in 32-true instead", err, re.M), err[-2000:]
     run_dir = tmp_path / "logs" / "mnist" / "version_0"
