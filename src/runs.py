@@ -9,7 +9,8 @@ accuracy, fit time and the CPU or GPU it ran on. Then one row per recipe, epochs
 hardware: mean ± sd of the test accuracy, its minimum, the mean best validation accuracy (the figure
 that may choose between recipes: the test set never does) and the number of runs. Runs that were
 interrupted or never tested are listed and marked, never averaged; a resumed run's accuracy counts
-but its fit time (one session's) does not.
+but its fit time (one session's) does not. Runs of one recipe whose saved settings differ (a config
+file edited between them) are told apart by those settings: `default[model.weight_decay=0.0005]`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ def _yaml(path: Path) -> dict:
         return {}
 
 
-# Command-line keys that do not change what a run learns: where it reads and writes, and the columns
-# the table shows anyway (seed, epochs, precision). Any other `--key value` is part of the recipe.
+# Settings that do not change what a run learns: where it reads and writes, and the columns the table
+# shows anyway (seed, epochs, precision). Any other `--key value`, or saved config value, is part of the recipe.
 NEUTRAL = ("config", "seed_everything", "ckpt_path", "trainer.max_epochs", "trainer.precision", "trainer.logger",
            "trainer.default_root_dir", "trainer.enable_progress_bar", "data.data_dir", "data.download")
+
+
+def neutral(key: str) -> bool:
+    """Whether a setting is, or lies under, a NEUTRAL key (as `trainer.logger.init_args.save_dir` does)."""
+    return any(key == k or key.startswith(k + ".") for k in NEUTRAL)
 
 
 def recipe_name(configs: list[str], command: str = "") -> str:
@@ -53,10 +59,44 @@ def recipe_name(configs: list[str], command: str = "") -> str:
             if not eq and i + 1 < len(words) and not words[i + 1].startswith("--"):
                 value, i = words[i + 1], i + 1
             key = key[2:]
-            if not any(key == k or key.startswith(k + ".") for k in NEUTRAL):
+            if not neutral(key):
                 overrides.append(f"{key}={value.replace(' ', '')}")
         i += 1
     return "+".join([name, *overrides])
+
+
+def settings(config: dict, prefix: str = "") -> dict:
+    """A run's saved config.yaml as flat `section.key` settings, without the NEUTRAL ones."""
+    flat = {}
+    for key, value in config.items():
+        key = prefix + str(key)
+        if neutral(key):
+            continue
+        if isinstance(value, dict):
+            flat.update(settings(value, key + "."))
+        else:
+            flat[key] = value
+    return flat
+
+
+def tell_apart(rows: list[dict]) -> list[dict]:
+    """Append, in brackets, the settings in which runs of one recipe name differ, so that they are not averaged.
+
+    A recipe's runs share a name, but a config file edited between them (the default's weight decay,
+    say) leaves runs of two recipes under it. A setting that a run did not save (an older version of
+    this code) shows as `?`; one that every run saving it saved with the same value is no difference.
+    """
+    by_name: dict[str, list[dict]] = {}
+    for row in rows:
+        by_name.setdefault(row["recipe"], []).append(row)
+    for members in by_name.values():
+        keys = sorted({k for r in members for k in r["settings"]})
+        differing = [k for k in keys if len({repr(r["settings"][k]) for r in members if k in r["settings"]}) > 1]
+        if differing:
+            for r in members:
+                shown = (str(r["settings"].get(k, "?")).replace(" ", "") for k in differing)
+                r["recipe"] += "[" + ",".join(f"{k}={v}" for k, v in zip(differing, shown)) + "]"
+    return rows
 
 
 def read_run(run_dir: Path) -> dict | None:
@@ -79,12 +119,13 @@ def read_run(run_dir: Path) -> dict | None:
         "fit_seconds": results.get("fit_seconds"),
         "device": env.get("gpu") or env.get("cpu") or "?",
         "status": status,
+        "settings": settings(config),
     }
 
 
 def collect(logs: Path) -> list[dict]:
     dirs = sorted(logs.glob("*/*/"), key=lambda p: (p.parent.name, int(p.name.split("_")[-1]) if p.name.split("_")[-1].isdigit() else 0, p.name))
-    return [row for row in map(read_run, dirs) if row is not None]
+    return tell_apart([row for row in map(read_run, dirs) if row is not None])
 
 
 def summarise(rows: list[dict]) -> list[dict]:

@@ -9,13 +9,14 @@ CPU = "Test CPU @ 1.00GHz"
 
 
 def fake_run(logs, version, configs, seed, test_acc=None, fit_seconds=100.0, precision="32-true", checkpoints=True,
-             resumed=False, extra=""):
+             resumed=False, extra="", **sections):
     run = logs / "mnist" / f"version_{version}"
     run.mkdir(parents=True)
     command = " ".join(["python -m src.train fit", *(f"--config {c}" for c in configs), f"--seed_everything {seed}",
                         "--trainer.logger.init_args.save_dir logs", extra])
     (run / "environment.yaml").write_text(yaml.safe_dump({"command": command, "configs": configs, "cpu": CPU, "gpu": None}))
-    (run / "config.yaml").write_text(yaml.safe_dump({"seed_everything": seed, "trainer": {"max_epochs": 15, "precision": precision}}))
+    (run / "config.yaml").write_text(yaml.safe_dump({"seed_everything": seed, "trainer": {"max_epochs": 15, "precision": precision},
+                                                      **sections}))
     if checkpoints:
         (run / "checkpoints").mkdir()
     if test_acc is not None:
@@ -51,6 +52,28 @@ def test_runs_table(tmp_path, capsys):
     assert "99.60 ± 0.10% 99.50% 99.500% 3 0,1,2 2:35.0 2:30.0" in summary["default 32-true"]
     assert "99.40% 99.40% 99.300% 1 0 0:40.0 0:40.0" in summary["fast bf16-mixed"]
     assert "99.00% 99.00% 98.900% 1 0" in summary["default+model.channels=[8,16,32,64] 32-true"]  # not in default's mean
+
+
+def test_runs_of_an_edited_config_are_not_averaged(tmp_path, capsys):
+    logs = tmp_path / "logs"
+    fake_run(logs, 0, [], 0, 0.9960, model={"lr": 0.2, "weight_decay": 0.0005}, data={"data_dir": "data/mnist"})
+    fake_run(logs, 1, [], 1, 0.9950, model={"lr": 0.2, "weight_decay": 0.0005}, data={"data_dir": "/elsewhere"})
+    fake_run(logs, 2, [], 0, 0.9970, model={"lr": 0.2, "weight_decay": 0.00025})  # configs/default.yaml edited since
+    fake_run(logs, 3, [], 0, 0.9980, model={"lr": 0.2})  # saved by a version without the setting
+    fake_run(logs, 4, ["configs/fast.yaml"], 0, 0.9940, model={"lr": 0.2, "weight_decay": 0.0005})
+    assert main(["--logs", str(logs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines[1:6]] == [
+        "default[model.weight_decay=0.0005]", "default[model.weight_decay=0.0005]",
+        "default[model.weight_decay=0.00025]", "default[model.weight_decay=?]", "fast"]
+    # Seeds and data paths differ too, and split nothing; lr is the same everywhere. Mean, sd, min, n:
+    summary = {line.split()[0]: " ".join(line.split()[3:]) for line in lines[8:]}
+    expected = {"default[model.weight_decay=0.0005]": "99.55 ± 0.07% 99.50% 99.450% 2 0,1",
+                "default[model.weight_decay=0.00025]": "99.70% 99.70% 99.600% 1 0",
+                "default[model.weight_decay=?]": "99.80% 99.80% 99.700% 1 0",
+                "fast": "99.40% 99.40% 99.300% 1 0"}
+    assert summary.keys() == expected.keys()
+    assert all(summary[name].startswith(row + " ") for name, row in expected.items())
 
 
 def test_no_runs_is_one_line(tmp_path, capsys):
