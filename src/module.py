@@ -43,7 +43,7 @@ class MNISTClassifier(L.LightningModule):
         stem_stride: Literal[1, 2] = 1,
         pool_first: bool = False,
         lr: PositiveFloat = 0.2,
-        weight_decay: NonNegativeFloat = 5e-4,
+        weight_decay: NonNegativeFloat = 2.5e-4,
         warmup_fraction: ClosedUnitInterval = 0.25,
         label_smoothing: UnitFraction = 0.1,
         ema_decay: UnitFraction = 0.998,
