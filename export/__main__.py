@@ -78,7 +78,7 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
                 **{k: v for k, v in info.items() if k != "val_acc"},  # val_acc was measured on the fp32 weights
                 "test_acc": measured["optimized"]["accuracy"],
                 "fp32_test_acc": info["test_acc"],
-                "quantization": f"static QDQ, per-channel int8 weights, uint8 activations, "
+                "quantization": f"static QDQ, per-channel int8 weights in 7 bits, uint8 activations, "
                 f"calibrated on {CALIBRATION_IMAGES} training images (never test images)",
             }
             set_metadata(int8_proto, int8_info)

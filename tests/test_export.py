@@ -112,8 +112,15 @@ def test_int8_is_small_and_accurate(exported, test_images):
     images, labels = test_images
     sess = ort.InferenceSession(str(exported["int8"]), providers=["CPUExecutionProvider"])
     assert sess.run(["probs"], {"image": images[:7]})[0].shape == (7, 10)
-    ops = {n.op_type for n in onnx.load(str(exported["int8"])).graph.node}
+    proto = onnx.load(str(exported["int8"]))
+    ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "ConvInteger" not in ops
+    # Weights in 7 bits, so that uint8 x int8 pairs fit the int16 sums of CPUs without VNNI.
+    weights = [onnx.numpy_helper.to_array(t) for t in proto.graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and t.name.endswith("weight_quantized")]
+    assert len(weights) == 5 and all(np.abs(w).max() == 64 for w in weights)  # every layer's range used, no more
+    fused = exported["sidecar"]["int8"]["verification"]["fused_vs_emulated"]
+    assert fused["different_digits"] <= export.verify.MAX_FUSED_DIFFERENT_DIGITS and fused["max_abs_logit_diff"] < 0.5
 
 
 def test_training_mode_graph_is_rejected(exported, tmp_path):
@@ -138,6 +145,15 @@ def test_int8_gate_fails_the_export(exported, tmp_path, monkeypatch, capsys):
     code = cli.main(["--ckpt", str(exported["ckpt"]), "--out", str(out), "--int8", "--data-dir", str(DATA)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "INT8" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_overflow_gate_fails_the_export(exported, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(export.verify, "MAX_FUSED_DIFFERENT_DIGITS", -1)  # fewer than no differing digit: impossible
+    out = tmp_path / "model.onnx"
+    code = cli.main(["--ckpt", str(exported["ckpt"]), "--out", str(out), "--int8", "--data-dir", str(DATA)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "integer kernels" in err[0] and "keep the fp32 model" in err[0]
     assert list(tmp_path.iterdir()) == []
 
 
