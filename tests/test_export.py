@@ -139,21 +139,16 @@ def test_failed_verification_leaves_nothing(exported, tmp_path, monkeypatch, cap
     assert list(out.parent.iterdir()) == []
 
 
-def test_int8_gate_fails_the_export(exported, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "MAX_INT8_DROP", -0.5)  # demand a 50-point gain: impossible
+@pytest.mark.parametrize("module, gate, impossible, message", [
+    (cli, "MAX_INT8_DROP", -0.5, "points below fp32"),  # demand a 50-point gain
+    (export.verify, "MAX_FUSED_DIFFERENT_DIGITS", -1, "integer kernels and the QDQ graph"),  # fewer than none differing
+])
+def test_int8_gates_fail_the_export(exported, tmp_path, monkeypatch, capsys, module, gate, impossible, message):
+    monkeypatch.setattr(module, gate, impossible)
     out = tmp_path / "model.onnx"
     code = cli.main(["--ckpt", str(exported["ckpt"]), "--out", str(out), "--int8", "--data-dir", str(DATA)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and len(err) == 1 and "INT8" in err[0]
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_int8_overflow_gate_fails_the_export(exported, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(export.verify, "MAX_FUSED_DIFFERENT_DIGITS", -1)  # fewer than no differing digit: impossible
-    out = tmp_path / "model.onnx"
-    code = cli.main(["--ckpt", str(exported["ckpt"]), "--out", str(out), "--int8", "--data-dir", str(DATA)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and len(err) == 1 and "integer kernels" in err[0] and "keep the fp32 model" in err[0]
+    assert code == 1 and len(err) == 1 and "INT8" in err[0] and message in err[0] and "keep the fp32 model" in err[0]
     assert list(tmp_path.iterdir()) == []
 
 
