@@ -4,10 +4,11 @@
     python -m export --ckpt logs/mnist/version_3/checkpoints/best.ckpt --out artifacts/mnist.onnx
     python -m export --int8                           # also artifacts/mnist.int8.onnx
 
-Writes PATH.onnx and the sidecar PATH.json (metadata and verification figures), and with --int8
-PATH.int8.onnx. Nothing is written at --out unless every check passed: onnx.checker, no
-training-mode ops, and onnxruntime (optimised and unoptimised) agreeing with PyTorch on all
-10,000 test images. Then copy PATH.onnx and export/predict.py to the device.
+Writes PATH.onnx, the sidecar PATH.json (metadata and verification figures) and predict.pyz beside
+them (the torch-free predictor in one file), and with --int8 PATH.int8.onnx. Nothing is written at
+--out unless every check passed: onnx.checker, no training-mode ops, and onnxruntime (optimised and
+unoptimised) agreeing with PyTorch on all 10,000 test images. Then copy PATH.onnx and predict.pyz to
+the device: `python predict.pyz --model mnist.onnx photo.jpg`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from export import pyz
 from export.onnx_export import OPSET, export_onnx, load_checkpoint, set_metadata, sha256
 from export.quantize import CALIBRATION_IMAGES, quantize
 from export.verify import VerificationError, check_graph, torch_logits, verify_fp32, verify_int8
@@ -53,7 +55,7 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
     log(f"checkpoint   {ckpt} (epoch {info['epoch']}{val})")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = {k: out.with_name(f".{out.stem}.{os.getpid()}.{k}") for k in ("onnx", "int8.onnx", "raw.int8.onnx", "json")}
+    tmp = {k: out.with_name(f".{out.stem}.{os.getpid()}.{k}") for k in ("onnx", "int8.onnx", "raw.int8.onnx", "json", "pyz")}
     try:
         # The file is written once, metadata included, and what onnxruntime verifies is those very bytes:
         # nothing edits it after the check, and the sidecar's sha256 is the hash of the verified file.
@@ -90,6 +92,7 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
                                "sha256": sha256(tmp["int8.onnx"]), "test_acc": int8_info["test_acc"],
                                "quantization": int8_info["quantization"], "verification": verified}
         tmp["json"].write_text(json.dumps(sidecar, indent=2) + "\n")
+        pyz.build(tmp["pyz"])  # the predictor for the device, one file: export/reader/ as a zipapp
         # Every check passed: move the files into place (a rename keeps the verified bytes), the sidecar last.
         if int8:
             os.replace(tmp["int8.onnx"], out.with_suffix(".int8.onnx"))
@@ -97,6 +100,7 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
             out.with_suffix(".int8.onnx").unlink()
             log(f"removed      {out.with_suffix('.int8.onnx')}, an INT8 copy of the model this export replaces")
         os.replace(tmp["onnx"], out)
+        os.replace(tmp["pyz"], out.with_name(pyz.NAME))
         os.replace(tmp["json"], out.with_suffix(".json"))
     finally:
         for path in tmp.values():
@@ -114,6 +118,9 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
         log(f"int8         {out.with_suffix('.int8.onnx')}  ({q['bytes'] / 1024:.0f} KiB, "
             f"{q['bytes'] / sidecar['bytes']:.2f}x the fp32 size), accuracy {v['accuracy']:.2%} "
             f"({-100 * v['accuracy_drop']:+.2f} points), same digit as fp32 on {v['agreement_with_fp32']:.2%}")
+    predictor = out.with_name(pyz.NAME)
+    log(f"predictor    {predictor}  ({predictor.stat().st_size / 1024:.0f} KiB, needs numpy + onnxruntime + pillow: "
+        f"python {predictor.name} --model {out.name} photo.jpg)")
     log(f"sidecar      {out.with_suffix('.json')}  ({time.monotonic() - start:.1f} s)")
     return sidecar
 

@@ -17,7 +17,7 @@ import onnx
 import torch
 from torch import nn
 
-from export import predict
+from export.reader import params
 from src.checkpoints import check_compatible, check_hyperparameters, read_checkpoint
 from src.data import MEAN, STD
 from src.model import Net
@@ -26,9 +26,10 @@ from src.module import MNISTClassifier
 OPSET = 18  # the lowest the torch.export-based exporter emits; onnxruntime >= 1.14 runs it
 LABELS = [str(d) for d in range(10)]
 INPUT = {"name": "image", "shape": ["batch", 1, 28, 28], "dtype": "float32", "range": [0.0, 1.0]}
-# Every number of the preprocessing export/predict.py applies to a photo or scan before inference,
-# defined there once; written into the model's metadata so the predictor and the browser page read them back.
-PREPROCESSING = predict.PREPROCESSING
+# Every number of the preprocessing the predictor (export/reader/) applies to a photo or scan before inference,
+# defined once in export/reader/params.py; written into the model's metadata so the predictor and the browser
+# page read them back.
+PREPROCESSING = params.PREPROCESSING
 
 
 class Deployable(nn.Module):

@@ -1,6 +1,7 @@
 """`python -m export` on the tiny run's checkpoint: one verified file, its contract, and its failures."""
 
 import json
+import zipfile
 
 import numpy as np
 import onnx
@@ -26,7 +27,9 @@ def test_images():
 
 def test_one_self_contained_file_with_contract(exported):
     out = exported["onnx"]
-    assert sorted(p.name for p in out.parent.iterdir()) == ["mnist.int8.onnx", "mnist.json", "mnist.onnx"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mnist.int8.onnx", "mnist.json", "mnist.onnx", "predict.pyz"]
+    assert zipfile.is_zipfile(out.with_name("predict.pyz"))  # the predictor for the device, export/reader/ in one file
+    assert any(line.startswith(f"predictor    {out.with_name('predict.pyz')}") for line in exported["log"])
     proto = onnx.load(str(out))
     assert {o.domain or "ai.onnx": o.version for o in proto.opset_import}["ai.onnx"] == OPSET == 18
     (inp,) = proto.graph.input

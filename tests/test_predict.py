@@ -1,5 +1,6 @@
-"""export/predict.py, the torch-free edge predictor: MNIST test digits rendered as scans and photos,
-its preprocessing, the CLI's handling of bad inputs and models, and that it runs without torch."""
+"""export/predict.py, the torch-free edge predictor (export/reader/): MNIST test digits rendered as scans and
+photos, its preprocessing, the CLI's handling of bad inputs and models, and that it runs without torch, also
+as the one file predict.pyz that the export writes."""
 
 import json
 import os
@@ -285,11 +286,18 @@ def test_runs_without_torch_and_as_a_single_file(onnx_model, folder, tmp_path):
                 "try:\n    import torch\nexcept ImportError:\n    print('blocked')", env=env)
     assert check.returncode == 0 and check.stdout.strip() == "blocked", check.stderr
     assert run("-m", "export.predict", "--model", onnx_model, image, env=env).stdout.split("\t")[1] == str(digit)
-    # Alone in a folder with the model, as on the device: nothing of the repository is importable.
+    # Alone in a folder with the model, as on the device: the predict.pyz the export wrote beside the model,
+    # its code all inside it (export/reader/ as a top-level `reader`), torch never imported.
     device = tmp_path / "device"
     device.mkdir()
-    shutil.copy(REPO / "export" / "predict.py", device)
+    shutil.copy(onnx_model.parent / "predict.pyz", device)
     shutil.copy(onnx_model, device / "mnist.onnx")
     shutil.copy(image, device / "digit.png")
-    proc = run("predict.py", "--model", "mnist.onnx", "digit.png", cwd=device, env=env)
+    proc = run("predict.pyz", "--model", "mnist.onnx", "digit.png", cwd=device, env=env)
     assert proc.returncode == 0 and proc.stdout == f"digit.png\t{digit}\t{proc.stdout.split()[-1]}\n"
+    check = run("-c", "import sys; sys.path.insert(0, 'predict.pyz'); import reader, reader.cli\n"
+                "assert 'torch' not in sys.modules, 'torch imported'\n"
+                "assert reader.__file__.startswith('predict.pyz'), reader.__file__\n"
+                "assert not any(m == 'export' or m.startswith('export.') for m in sys.modules), 'repository imported'",
+                cwd=device, env=env)
+    assert check.returncode == 0, check.stderr

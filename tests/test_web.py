@@ -187,7 +187,7 @@ def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp
     paths = render(images[pick], tmp_path / "png")
     page = open_page(served)
     clf = DigitClassifier(good_model)
-    defaults = page.page.evaluate("async () => (await import(new URL('preprocess.js', location.href))).DEFAULTS.preprocessing")
+    defaults = page.page.evaluate("async () => (await import(new URL('params.js', location.href))).DEFAULTS.preprocessing")
     assert defaults == PREPROCESSING  # the page's only copy of the numbers: predict.py's fallback
     assert page.page.evaluate("window.mnist.model.params") == clf.params  # the model's own numbers, as predict.py reads them
     got, want, diffs, seconds = page_matches_predict_py(page, clf, paths)
@@ -280,7 +280,7 @@ def test_static_site_works_under_http_server(browser, open_page, good_model, dig
     out = subprocess.run([sys.executable, "-m", "export.web", "--model", str(good_model), "--out", str(site)],
                          cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert {"index.html", "app.js", "preprocess.js", "models.json", "vendor/ort-wasm-simd-threaded.wasm",
+    assert {"index.html", "app.js", "preprocess.js", "params.js", "classifier.js", "models.json", "vendor/ort-wasm-simd-threaded.wasm",
             "models/mnist.onnx", "models/mnist.int8.onnx", "models/mnist.json"} <= {p.relative_to(site).as_posix() for p in site.rglob("*")}
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(site), "--bind", "127.0.0.1", str(port)],

@@ -1,23 +1,24 @@
 // The demo page: draw or drop a digit, the exported ONNX model classifies it with onnxruntime-web.
 //
 // Served by `python -m export.web` (or any static host after `--out DIR`), which lists the models
-// in models.json. Everything runs here: decoding, preprocessing (preprocess.js, a mirror of
-// export/predict.py) and inference (WebAssembly, one thread: no SharedArrayBuffer, so no
-// cross-origin isolation headers are needed).
+// in models.json. Everything runs here: decoding, preprocessing (preprocess.js and the modules it
+// imports, twins of export/reader/'s modules of the same names), the model's checks (classifier.js) and
+// inference (WebAssembly, one thread: no SharedArrayBuffer, so no cross-origin isolation headers are needed).
 //
 // For tests and scripts: window.lastResults (one {name, digit, probs, input} per classified input,
 // in input order) and window.mnist = {ready, preprocess, classify, loadModel, timings, ...}.
 
 import * as ort from "./vendor/ort.wasm.min.mjs";
-import { DEFAULTS, ImageError, MAX_PIXELS, preprocess, preprocessingParams } from "./preprocess.js";
-import { ModelError, checkInput, meta, readModel } from "./onnx.js";
+import { ModelError, checkInput, meta, preprocessingParams, readModel } from "./classifier.js";
+import { ImageError } from "./image.js";
+import { BATCH, DEFAULTS, MAX_PIXELS } from "./params.js";
+import { preprocess } from "./preprocess.js";
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL("./vendor/", import.meta.url).href; // the .mjs/.wasm pair beside ort
 ort.env.logLevel = "error";
 
 const MAX_BYTES = 50 * 2 ** 20; // files over 50 MiB are refused before decoding
-const BATCH = 256; // inputs per session.run, as in predict.py
 const INK_WIDTH = 24; // stroke width in canvas pixels: ~2 px of 28, like MNIST's pen
 
 const $ = (id) => document.getElementById(id);
@@ -69,7 +70,7 @@ async function openModel(variant) {
   let info, inputName, fit, canvas, params;
   try {
     info = readModel(bytes);
-    // Like predict.py: every number of the metadata's `preprocessing` entry, its defaults for the rest.
+    // Like classifier.py: every number of the metadata's `preprocessing` entry, its defaults for the rest.
     params = preprocessingParams(meta(info.metadata, "preprocessing", {}));
     [fit, canvas] = [Math.trunc(params.fit), Math.trunc(params.canvas)];
     inputName = checkInput(info, canvas);
@@ -376,7 +377,7 @@ async function classifyFiles(files) {
   const m = model, failed = [], good = [];
   for (const file of files) {
     try {
-      // A JPEG (by its first bytes, as Pillow tells) is preprocessed as predict.py decodes it: at reduced scale.
+      // A JPEG (by its first bytes, as Pillow tells) is preprocessed as image.py decodes it: at reduced scale.
       const head = new Uint8Array(await file.slice(0, 3).arrayBuffer());
       const jpeg = [0xff, 0xd8, 0xff].every((b, i) => head[i] === b);
       good.push({ name: file.name, input: preprocess(await decode(file), m.params, { jpeg }) });

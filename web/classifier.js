@@ -1,5 +1,7 @@
-// Read an ONNX file's metadata and input signature from its bytes, without onnxruntime.
+// The model's file, checked before onnxruntime-web opens it: the twin of export/reader/classifier.py
+// (DigitClassifier.__init__: its metadata, its preprocessing numbers, its input).
 //
+// The page reads an ONNX file's metadata and input signature from its bytes, without onnxruntime.
 // An .onnx file is one protobuf ModelProto (onnx/onnx.proto). We read only what the page needs:
 //   ModelProto:  ir_version = 1 (varint), graph = 7, metadata_props = 14 (repeated)
 //   StringStringEntryProto: key = 1, value = 2
@@ -10,6 +12,9 @@
 // Doing it ourselves lets the page reject a file that is not ONNX, or takes another input, with
 // a clear message before onnxruntime sees it.
 
+import { DEFAULTS } from "./params.js";
+
+// classifier.py ModelError: the model file cannot be used; the message is the reason, one line.
 export class ModelError extends Error {}
 
 const text = new TextDecoder();
@@ -100,8 +105,8 @@ export function readModel(bytes) {
   }
 }
 
-// A metadata value is JSON text; like predict.py's _meta, fall back to `fallback` when it is
-// missing, not JSON, or of another type than `fallback` (any type when `fallback` is null).
+// classifier.py _meta: a metadata value is JSON text; fall back to `fallback` when it is missing, not
+// JSON, or of another type than `fallback` (any type when `fallback` is null).
 export function meta(metadata, key, fallback) {
   try {
     const v = JSON.parse(metadata[key]);
@@ -112,8 +117,23 @@ export function meta(metadata, key, fallback) {
   }
 }
 
-// The input the page will feed, checked against the contract like predict.py's DigitClassifier:
-// float32 (batch, 1, canvas, canvas).
+// classifier.py _same_kind: a metadata value may replace a default of the same kind.
+function _same_kind(value, fallback) {
+  const number = (v) => typeof v === "number" && Number.isFinite(v);
+  if (Array.isArray(fallback)) return Array.isArray(value) && value.length === fallback.length && value.every(number);
+  return number(value);
+}
+
+// classifier.py DigitClassifier.__init__: the model's own preprocessing numbers where it has them
+// (older exports hold only some, plus descriptive strings), the defaults for the rest.
+export function preprocessingParams(prep) {
+  const out = {};
+  for (const [k, v] of Object.entries(DEFAULTS.preprocessing)) out[k] = _same_kind(prep?.[k], v) ? prep[k] : v;
+  return out;
+}
+
+// classifier.py DigitClassifier.__init__, its input check: the input the page will feed, checked against
+// the contract, float32 (batch, 1, canvas, canvas).
 export function checkInput(model, canvas) {
   const wanted = meta(model.metadata, "input", {}).name;
   const input = model.inputs.find((i) => i.name === wanted) ?? model.inputs[0];

@@ -1,0 +1,96 @@
+"""The model: ModelError, Prediction and DigitClassifier (onnxruntime, its metadata, batched inference)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import onnxruntime as ort
+
+from .params import BATCH, DEFAULTS, PREPROCESSING
+from .preprocess import preprocess
+
+
+class ModelError(Exception):
+    """The model file cannot be used; str() is the reason, one line."""
+
+
+class Prediction(NamedTuple):
+    digit: int  # index of the most probable class
+    label: str  # its name from the model's metadata ("0".."9")
+    confidence: float  # its probability
+    probs: np.ndarray  # (10,) float32, softmax over the classes
+
+
+def _meta(props: dict, key: str, default):
+    try:
+        value = json.loads(props[key])
+        return value if isinstance(value, type(default)) else default
+    except (KeyError, ValueError, TypeError):
+        return default
+
+
+def _same_kind(value, default) -> bool:
+    """A metadata value may replace a default of the same kind: a number for a number, a list of numbers."""
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if isinstance(default, list):
+        return isinstance(value, list) and len(value) == len(default) and all(map(number, value))
+    return number(value)
+
+
+class DigitClassifier:
+    def __init__(self, model: str | os.PathLike, threads: int | None = None):
+        model = Path(model)
+        if not model.is_file():
+            raise ModelError(f"model {model} not found (or not a file)")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: onnxruntime's warnings are not the user's business
+        if threads:
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        try:
+            self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # not ONNX, truncated, unsupported opset, ...: onnxruntime raises many kinds
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ModelError(f"model {model} cannot be loaded ({reason})") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.labels = [str(v) for v in _meta(props, "labels", DEFAULTS["labels"])]
+        # The model's own preprocessing numbers where it has them (older exports hold only some, plus
+        # descriptive strings), these defaults for the rest.
+        prep = _meta(props, "preprocessing", {})
+        self.params = {k: prep[k] if _same_kind(prep.get(k), v) else v for k, v in PREPROCESSING.items()}
+        self.fit, self.canvas = int(self.params["fit"]), int(self.params["canvas"])
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        inp = inputs.get(str(_meta(props, "input", {}).get("name")), self.session.get_inputs()[0])
+        if len(inp.shape) != 4 or list(inp.shape[1:]) != [1, self.canvas, self.canvas] or inp.type != "tensor(float)":
+            raise ModelError(f"model {model} takes {inp.type} {inp.shape}, not float (batch, 1, {self.canvas}, {self.canvas})")
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        out = outputs.get("probs", self.session.get_outputs()[0])  # without `probs`, softmax the first output
+        classes = out.shape[-1] if out.shape else None  # an int, or a name/None when symbolic
+        if len(out.shape) != 2 or (isinstance(classes, int) and classes != len(self.labels)):
+            raise ModelError(f"model {model} returns {out.shape}, not (batch, {len(self.labels)}) class scores")
+        self.input_name, self.output = inp.name, out.name
+
+    def preprocess(self, image) -> np.ndarray:
+        return preprocess(image, self.fit, self.canvas, self.params)
+
+    def predict(self, images) -> list[Prediction]:
+        """Paths, PIL images or arrays -> one Prediction each. A bad input raises ImageError."""
+        return self.predict_arrays(np.stack([self.preprocess(i) for i in images])) if len(images) else []
+
+    def predict_arrays(self, batch: np.ndarray) -> list[Prediction]:
+        """Preprocessed (N, canvas, canvas) float32 -> N Predictions, in chunks of BATCH per session run."""
+        out = []
+        for start in range(0, len(batch), BATCH):
+            x = np.ascontiguousarray(batch[start:start + BATCH, None], dtype=np.float32)  # (n, 1, 28, 28)
+            p = self.session.run([self.output], {self.input_name: x})[0]  # (n, 10)
+            if self.output != "probs":
+                p = np.exp(p - p.max(axis=1, keepdims=True))
+                p /= p.sum(axis=1, keepdims=True)
+            for row in p:
+                k = int(row.argmax())
+                out.append(Prediction(k, self.labels[k] if k < len(self.labels) else str(k), float(row[k]), row))
+        return out

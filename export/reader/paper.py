@@ -1,0 +1,58 @@
+"""The paper: polarity (step 2), the paper level and darkness against it (step 3), and the desk around a
+sheet (step 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .filters import _border, _max2, _min2, _odd
+
+
+def _polarities(g: np.ndarray, k: int, p: dict) -> list[bool]:
+    """Polarity, as the readings to try in order (True = light ink on a dark ground, invert it). A light
+    frame: dark ink on paper. A dark frame: light ink, unless (in images with a shorter side of
+    polarity_min_side px or more) most of the bright part is k px wide, as a sheet on a desk is; in
+    between (a very bold digit, a sheet broken up by shadow) try dark ink first, then light."""
+    lo, hi = float(g.min()), float(g.max())
+    if hi <= lo or np.median(_border(g)) > (lo + hi) / 2:
+        return [False]
+    if min(g.shape) < p["polarity_min_side"]:  # a crop or an icon, not a photo of a sheet on a desk
+        return [True]
+    kc = _odd(k / 4, 3)  # first close gaps this narrow: rules, grid lines and ink do not break a sheet up
+    bright = (_min2(_max2(g, kc), kc) > (lo + hi) / 2).astype(np.float32)
+    wide = _max2(_min2(bright, k), k)  # opening: bright regions at least k x k survive
+    survive = float(wide[bright > 0].mean())
+    return [True] if survive < p["sheet_wide"][0] else [False, True] if survive < p["sheet_wide"][1] else [False]
+
+
+def _darkness(g: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Step 3 on a grey (H, W) image of dark ink on light paper -> the paper level (H, W) and the darkness
+    relative to it (H, W), 0 paper, 1 black ink."""
+    h, w = g.shape
+    k = _odd(p["paper_window"] * min(h, w), 3)
+    # Paper level, locally: a grey closing fills every dark mark narrower than k px with the paper
+    # around it and keeps gradients, shadows and a desk wider than k. Darkness relative to that level.
+    # First, JPEG ringing: along a sheet's edge on a dark desk a JPEG overshoots, a bright line 1-2 px
+    # wide that the closing's max would spread over k px as the paper's level. An opening (min, then max,
+    # over paper_speck px) removes it where a pixel within paper_speck px is under speck_dark x as bright.
+    o = int(p["paper_speck"])
+    g_paper = np.where(_min2(g, 2 * o + 1) < p["speck_dark"] * g, _max2(_min2(g, o), o), g)  # (H, W)
+    paper = _min2(_max2(g_paper, k), k)
+    d = np.clip((paper - g) / np.maximum(paper, p["paper_floor"]), 0, 1)  # (H, W): 0 paper, 1 black ink
+    return paper, d
+
+
+def _desk_frame(paper: np.ndarray, p: dict) -> bool:
+    """Step 4: does the frame show desk beside the sheet? When the paper level along desk_frame % of the
+    frame's edge is far below its top (otherwise the step test of _desk is off)."""
+    return float(np.percentile(_border(paper), p["desk_frame"])) < p["desk_step"] * float(paper.max())
+
+
+def _desk(m: dict, p: dict) -> np.ndarray:
+    """(n,) bool: desk, not ink on the sheet: marks that touch the frame along more than border_contact x
+    their longer side or lie wholly at its edge, that border a paper level below desk_step x their own
+    (a sheet's edge, seen from the sheet), or that lie at such a step either way on a ground at least
+    desk_ground dark (a sheet's edge, seen from the desk)."""
+    step = (m["step"] < p["desk_step"]) & (m["ground"] >= p["desk_ground"])
+    return (m["contact"] > p["border_contact"] * m["side"]) | m["rim"] | (m["drop"] < p["desk_step"]) | step
+

@@ -1,0 +1,89 @@
+"""The preprocessing in order: any image of one digit -> the 28x28 MNIST-like input the model takes.
+
+Any photo or scan is first made to look like an MNIST digit (see _steps for the order): a grey working
+image of 320-639 px (a JPEG decoded at 1/2-1/8 scale), dark ink on light paper, the paper level taken
+locally (gradients, shadows, the desk around a sheet), ruled and grid lines and specks left out, the
+darkest plausible digit kept; then as MNIST itself was made: cropped to the digit, its longer side
+scaled to 20 px, pasted on a 28x28 canvas with its centre of mass at the centre, light on dark in [0, 1].
+Every number of it is in PREPROCESSING (params.py), which the exported model carries in its metadata.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .filters import _border, _box3, _odd
+from .image import ImageError, to_gray
+from .marks import _digit, _marks, _paint
+from .mnist import _mnist
+from .paper import _darkness, _desk, _desk_frame, _polarities
+from .params import PREPROCESSING
+from .rules import _threshold
+
+
+def _with(error: ImageError, info: dict) -> ImageError:
+    error.info = info  # what the steps saw before they gave up, for --explain
+    return error
+
+
+def _steps(image, p: dict) -> tuple[np.ndarray, dict]:
+    """The whole preprocessing, in order -> float32 (canvas, canvas) and what it found (for --explain)."""
+    # 1. Grey working image, (H, W) in [0, 1], longer side work..2*work-1 px (or smaller if the input is).
+    g = to_gray(image, int(p["work"]), p["luma"])
+    # 2. Polarity: make it dark ink on light paper (when unsure, the second reading if the first finds no digit).
+    readings = _polarities(g, _odd(p["polarity_window"] * min(g.shape), 3), p)
+    for i, inverted in enumerate(readings):
+        try:
+            return _read(1.0 - g if inverted else g, inverted, p, unsure=len(readings) > 1)
+        except ImageError:
+            if i == len(readings) - 1:
+                raise
+
+
+def _read(g: np.ndarray, inverted: bool, p: dict, unsure: bool = False) -> tuple[np.ndarray, dict]:
+    """Steps 3-7 on a grey (H, W) image of dark ink on light paper (`unsure`: one of two polarities tried)."""
+    fit, canvas = int(p["fit"]), int(p["canvas"])
+    # 3. Paper level, locally (a grey closing, JPEG ringing beside a dark desk opened away first), and the
+    #    darkness relative to it.
+    paper, d = _darkness(g, p)  # (H, W) each
+    d3 = _box3(d)  # (H, W) 3x3 mean darkness: what is ink is decided on it (noise, pencil grain and
+    #                hairlines average out; strokes 3 px wide keep their darkness)
+    info = {"gray": g, "inverted": inverted, "box": None}
+    # 4. The sheet: where the frame shows desk beside the sheet, the closing fills the strips of desk
+    #    narrower than paper_window as if they were ink, and the desk's grain just off the sheet's edge reads as ink
+    #    against the sheet's level. Such marks touch the frame's edge along their length, or lie at a
+    #    step of the paper level: drop them. A desk shows in the frame when the paper level along
+    #    desk_frame % of the frame's edge is far below its top (otherwise the step test is off).
+    desk_frame = _desk_frame(paper, p)
+    m = _marks(d3 > p["min_ink"], d3, paper if desk_frame else None, p)
+    desk = _paint(m, _desk(m, p), d.shape)
+    d[desk], d3[desk] = 0, 0
+    peak = float(d3.max())
+    if peak < p["min_ink"]:
+        raise _with(ImageError("no digit found (blank image)"), info)
+    # 5. Ruled and grid lines: when present, ink must be clearly darker than they are.
+    try:
+        t = _threshold(d3, peak, p)
+    except ImageError as e:
+        raise _with(e, info) from None
+    # 6. The digit: the best-scoring mark darker than t (specks and desk edges dropped) and its parts.
+    try:
+        mask = _digit(d3, t, paper if desk_frame else None, p)
+    except ImageError as e:
+        raise _with(e, info) from None
+    if unsure and inverted and float(paper[mask].mean()) < p["unsure_ground"] * float(np.median(_border(paper))):
+        # Light ink lies on the dark ground the frame shows. A "light digit" on a ground far lighter than
+        # the frame's (here: a paper level far below it) is a lit part of a sheet broken up by shadow.
+        raise _with(ImageError("no digit found (blank image)"), info)
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+    info["box"] = (int(y0), int(x0), int(y1), int(x1))
+    ink = float(d3[mask].max())  # the digit's own peak: its value 1
+    x = np.where(mask, np.clip((d - t) / max(ink - t, 1e-6), 0, 1), 0)[y0:y1, x0:x1].astype(np.float32)
+    # 7. MNIST's own steps: longer side to `fit` px, values to peak 1, centre of mass at the canvas centre.
+    return _mnist(x, fit, canvas), info
+
+
+def preprocess(image, fit: int = 20, canvas: int = 28, params: dict | None = None) -> np.ndarray:
+    """Any image of one digit -> float32 (canvas, canvas) in [0, 1], light digit on dark, as in MNIST."""
+    return _steps(image, {**PREPROCESSING, **(params or {}), "fit": fit, "canvas": canvas})[0]

@@ -1,0 +1,139 @@
+// The small numpy building blocks: the twin of export/reader/filters.py (the frame, window widths,
+// running max/min, openings, a 3x3 mean, the resampling matrix). First, the few numpy functions the
+// Python modules call (median, percentile, min/max), written out as numpy computes them: where numpy
+// computes in float32, so does the page (Float32Array stores, Math.fround as f32). Numpy 2 compares and
+// combines a float32 array with a Python float in float32, hence the f32(t) in the other modules.
+
+// A number rounded to float32, as numpy's float32 arithmetic rounds each result.
+export const f32 = Math.fround;
+
+// np.median of a float32 array: the middle value, or the float32 mean of the two middle values.
+export function median(values) {
+  const s = Float32Array.from(values).sort();
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : f32(f32(s[m - 1] + s[m]) / 2);
+}
+
+// np.percentile(a, q) of a float32 array, q a Python number (numpy 2's weak scalar: the
+// interpolation runs in float32, as numpy's _lerp, from the top when the fraction is >= 0.5).
+export function percentile32(sorted, q) {
+  const n = sorted.length, vi = (n - 1) * (q / 100);
+  if (vi >= n - 1) return sorted[n - 1];
+  const i = Math.floor(vi), g = vi - i, a = sorted[i], b = sorted[i + 1], diff = f32(b - a);
+  return g >= 0.5 ? f32(b - f32(diff * f32(1 - g))) : f32(a + f32(diff * f32(g)));
+}
+
+// np.percentile(a, [q...]) (a list: float64 interpolation) of a float32 array.
+export function percentile64(sorted, q) {
+  const n = sorted.length, vi = (n - 1) * (q / 100);
+  if (vi >= n - 1) return sorted[n - 1];
+  const i = Math.floor(vi), g = vi - i, a = sorted[i], b = sorted[i + 1], diff = b - a;
+  return g >= 0.5 ? b - diff * (1 - g) : a + diff * g;
+}
+
+// a.min() and a.max() of an array.
+export function minMax(px) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of px) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  return [lo, hi];
+}
+
+// filters.py _border: a frame 5% deep, the paper in nearly every photo or scan.
+export function _border(x) {
+  const k = Math.max(1, Math.floor(Math.min(x.h, x.w) / 20)), out = [];
+  for (let y = 0; y < k; y++) for (let c = 0; c < x.w; c++) out.push(x.px[y * x.w + c]); // x[:k]
+  for (let y = x.h - k; y < x.h; y++) for (let c = 0; c < x.w; c++) out.push(x.px[y * x.w + c]); // x[-k:]
+  for (let y = 0; y < x.h; y++) for (let c = 0; c < k; c++) out.push(x.px[y * x.w + c]); // x[:, :k]
+  for (let y = 0; y < x.h; y++) for (let c = x.w - k; c < x.w; c++) out.push(x.px[y * x.w + c]); // x[:, -k:]
+  return out;
+}
+
+// filters.py _odd: a window width in pixels: round half up, odd (centred), at least `least`.
+export function _odd(v, least = 1) {
+  const k = Math.max(least, Math.floor(v + 0.5));
+  return k % 2 ? k : k + 1;
+}
+
+// filters.py _run: running max (isMax) or min over a centred window of k pixels along `axis`
+// (0: down columns, 1: along rows), the window cut at the image edges. Exact whatever the method:
+// here van Herk / Gil-Werman blocks of k (O(1) per pixel) over whole rows at once (along rows:
+// _runRows, one row at a time), a min as the max of negated values.
+export function _run(a, k, axis, isMax) {
+  if (k <= 1) return a;
+  if (axis === 1) return _runRows(a, k, isMax);
+  const { h: n, w: m, px } = a, sign = isMax ? 1 : -1, r = (k - 1) >> 1, L = n + k - 1;
+  const g = new Float32Array(L * m).fill(-Infinity), pre = new Float32Array(L * m), suf = new Float32Array(L * m);
+  for (let i = 0; i < n * m; i++) g[r * m + i] = sign * px[i];
+  for (let b0 = 0; b0 < L; b0 += k) {
+    const b1 = Math.min(b0 + k, L);
+    pre.set(g.subarray(b0 * m, (b0 + 1) * m), b0 * m);
+    suf.set(g.subarray((b1 - 1) * m, b1 * m), (b1 - 1) * m);
+    for (let j = b0 + 1; j < b1; j++) {
+      for (let c = j * m, e = c + m; c < e; c++) { const p = pre[c - m], v = g[c]; pre[c] = p > v ? p : v; }
+    }
+    for (let j = b1 - 2; j >= b0; j--) {
+      for (let c = j * m, e = c + m; c < e; c++) { const p = suf[c + m], v = g[c]; suf[c] = p > v ? p : v; }
+    }
+  }
+  const out = new px.constructor(px.length), shift = (k - 1) * m;
+  for (let i = 0; i < n * m; i++) { const u = suf[i], v = pre[i + shift]; out[i] = sign * (u > v ? u : v); }
+  return { h: n, w: m, px: out };
+}
+
+// _run along rows (axis 1): the same blocks, one row at a time.
+function _runRows(a, k, isMax) {
+  const { h, w, px } = a, sign = isMax ? 1 : -1, r = (k - 1) >> 1, L = w + k - 1;
+  const g = new Float32Array(L), pre = new Float32Array(L), suf = new Float32Array(L), out = new px.constructor(px.length);
+  for (let y = 0; y < h; y++) {
+    const base = y * w;
+    g.fill(-Infinity);
+    for (let i = 0; i < w; i++) g[r + i] = sign * px[base + i];
+    for (let b0 = 0; b0 < L; b0 += k) {
+      const b1 = Math.min(b0 + k, L);
+      let p = (pre[b0] = g[b0]);
+      for (let j = b0 + 1; j < b1; j++) { const v = g[j]; if (v > p) p = v; pre[j] = p; }
+      p = suf[b1 - 1] = g[b1 - 1];
+      for (let j = b1 - 2; j >= b0; j--) { const v = g[j]; if (v > p) p = v; suf[j] = p; }
+    }
+    for (let i = 0; i < w; i++) { const u = suf[i], v = pre[i + k - 1]; out[base + i] = sign * (u > v ? u : v); }
+  }
+  return { h, w, px: out };
+}
+
+// filters.py _max2: square k x k running max.
+export function _max2(a, k) { return _run(_run(a, k, 0, true), k, 1, true); }
+
+// filters.py _min2
+export function _min2(a, k) { return _run(_run(a, k, 0, false), k, 1, false); }
+
+// filters.py _open1: 1-D opening, keeps the pixels of runs at least k long along `axis` (0/1 values).
+export function _open1(a, k, axis) { return _run(_run(a, k, axis, false), k, axis, true); }
+
+// filters.py _box3: 3x3 mean, edges replicated; numpy's order of float32 sums, then / 9.
+export function _box3(a) {
+  const { h, w, px } = a, out = new Float32Array(h * w);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s = 0;
+      for (let i = -1; i <= 1; i++) {
+        const yy = Math.min(Math.max(y + i, 0), h - 1) * w;
+        for (let j = -1; j <= 1; j++) s = f32(s + px[yy + Math.min(Math.max(x + j, 0), w - 1)]);
+      }
+      out[y * w + x] = f32(s / 9);
+    }
+  }
+  return { h, w, px: out };
+}
+
+// filters.py _weights: (n_out, n_in) resampling matrix, a triangle filter widened by the shrink
+// factor (Pillow's BILINEAR), rows normalised in float64, stored as float32.
+export function _weights(nIn, nOut) {
+  const scale = nIn / nOut, support = Math.max(scale, 1), out = new Float32Array(nOut * nIn), row = new Float64Array(nIn);
+  for (let o = 0; o < nOut; o++) {
+    const centre = (o + 0.5) * scale;
+    let sum = 0;
+    for (let i = 0; i < nIn; i++) { row[i] = Math.max(1 - Math.abs(i + 0.5 - centre) / support, 0); sum += row[i]; }
+    for (let i = 0; i < nIn; i++) out[o * nIn + i] = row[i] / sum;
+  }
+  return out;
+}
