@@ -71,6 +71,12 @@ def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -
     at_edge = np.bincount(m["pixels"][2], near, n)
     m["contact"] = at_edge / e
     m["rim"] = at_edge >= m["area"]  # all of it within that margin: a sliver of desk at a corner, a JPEG edge
+    # Its reach into the frame: the largest distance of its pixels from the nearest frame edge, / short side.
+    # Desk the closing filled in lies in strips narrower than paper_window; a digit that touches the frame
+    # (a close-up, a digit cut by the frame) reaches further in.
+    reach = np.zeros(n)
+    np.maximum.at(reach, m["pixels"][2], np.minimum(np.minimum(pr, h - 1 - pr), np.minimum(pc, w - 1 - pc)))
+    m["reach"] = reach / min(h, w)
     # The paper level next to the mark, within desk_reach px: its steepest drop (the darkest level there /
     # the level under the mark) and its steepest step either way (the darkest / the brightest there). Ink
     # lies on paper whose level changes slowly. Desk filled in beside a sheet's edge borders unfilled desk,

@@ -1,10 +1,11 @@
-"""MNIST's own steps (step 7): the cropped digit's longer side to `fit` px, centre of mass at the canvas centre."""
+"""MNIST's own steps (step 7): strokes at least MNIST's width, the cropped digit's longer side to `fit` px,
+centre of mass at the canvas centre."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .filters import _weights
+from .filters import _max2, _weights
 from .image import ImageError
 
 
@@ -27,3 +28,28 @@ def _mnist(x: np.ndarray, fit: int, canvas: int) -> np.ndarray:
     ty1, tx1 = min(top + fh, canvas), min(left + fw, canvas)
     out[ty0:ty1, tx0:tx1] = x[ty0 - top:ty1 - top, tx0 - left:tx1 - left]
     return out
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in px of a (H, W) bool mask: 2 x area / perimeter (a stroke w wide and L long has
+    area wL and perimeter 2L), the perimeter counted along rows and columns and scaled by pi/4, the mean
+    of |cos| + |sin| over all directions."""
+    m = np.pad(mask, 1).astype(np.int8)
+    edges = np.abs(np.diff(m, axis=0)).sum() + np.abs(np.diff(m, axis=1)).sum()
+    return float(2 * mask.sum() / max(edges * np.pi / 4, 1))
+
+
+def _thicken(x: np.ndarray, mask: np.ndarray, box, fit: int, stroke: float) -> np.ndarray:
+    """The digit (H, W) float32 and its mask, cropped to its box (y0, x0, y1, x1) -> (h, w) float32, its
+    strokes first thickened (a running max over a square) to at least `stroke` px at the scale that brings
+    the box's longer side to `fit` px. MNIST's strokes are about 2.3 px wide on its 20 px digits; a
+    ballpoint stroke 3 px wide on a digit 250 px tall would shrink to 0.24 px, a faint hairline the model
+    never saw. The box grows by the px added, within the image."""
+    h, w = x.shape
+    y0, x0, y1, x1 = box
+    grow = int(np.floor(stroke * max(y1 - y0, x1 - x0) / fit - _stroke_width(mask[y0:y1, x0:x1]) + 0.5))  # px
+    if grow > 0:
+        x = _max2(x, grow + 1)
+        y0, x0 = max(y0 - grow // 2, 0), max(x0 - grow // 2, 0)
+        y1, x1 = min(y1 + grow - grow // 2, h), min(x1 + grow - grow // 2, w)
+    return x[y0:y1, x0:x1]

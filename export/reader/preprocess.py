@@ -1,7 +1,7 @@
 """The preprocessing in order: any image of one digit -> the 28x28 MNIST-like input the model takes.
 
 Any photo or scan is first made to look like an MNIST digit (see _steps for the order): a grey working
-image of 320-639 px (a JPEG decoded at 1/2-1/8 scale), dark ink on light paper, the paper level taken
+image of 320-639 px (each block of a big photo its darkest pixel, so thin pen strokes survive), dark ink on light paper, the paper level taken
 locally (gradients, shadows, the desk around a sheet), ruled and grid lines and specks left out, the
 darkest plausible digit kept; then as MNIST itself was made: cropped to the digit, its longer side
 scaled to 20 px, pasted on a 28x28 canvas with its centre of mass at the centre, light on dark in [0, 1].
@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import _border, _box3, _odd
-from .image import ImageError, to_gray
+from .image import ImageError, _factor, _grey, _shrink
 from .marks import _digit, _marks, _paint
-from .mnist import _mnist
+from .mnist import _mnist, _thicken
 from .paper import _darkness, _desk, _desk_frame, _polarities
 from .params import PREPROCESSING
 from .rules import _threshold
@@ -28,13 +28,17 @@ def _with(error: ImageError, info: dict) -> ImageError:
 
 def _steps(image, p: dict) -> tuple[np.ndarray, dict]:
     """The whole preprocessing, in order -> float32 (canvas, canvas) and what it found (for --explain)."""
-    # 1. Grey working image, (H, W) in [0, 1], longer side work..2*work-1 px (or smaller if the input is).
-    g = to_gray(image, int(p["work"]), p["luma"])
+    # 1. Grey working image, (H, W) in [0, 1], longer side work..2*work-1 px (or smaller if the input is),
+    #    each f x f block its darkest pixel: thin dark strokes survive the reduction.
+    a = _grey(image, p["luma"])
+    f = _factor(a.shape, int(p["work"]))
+    g = _shrink(a, f, np.minimum)
     # 2. Polarity: make it dark ink on light paper (when unsure, the second reading if the first finds no digit).
+    #    Light ink is reduced by its lightest pixel instead, then inverted.
     readings = _polarities(g, _odd(p["polarity_window"] * min(g.shape), 3), p)
     for i, inverted in enumerate(readings):
         try:
-            return _read(1.0 - g if inverted else g, inverted, p, unsure=len(readings) > 1)
+            return _read(1.0 - _shrink(a, f, np.maximum) if inverted else g, inverted, p, unsure=len(readings) > 1)
         except ImageError:
             if i == len(readings) - 1:
                 raise
@@ -79,9 +83,10 @@ def _read(g: np.ndarray, inverted: bool, p: dict, unsure: bool = False) -> tuple
     y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
     info["box"] = (int(y0), int(x0), int(y1), int(x1))
     ink = float(d3[mask].max())  # the digit's own peak: its value 1
-    x = np.where(mask, np.clip((d - t) / max(ink - t, 1e-6), 0, 1), 0)[y0:y1, x0:x1].astype(np.float32)
-    # 7. MNIST's own steps: longer side to `fit` px, values to peak 1, centre of mass at the canvas centre.
-    return _mnist(x, fit, canvas), info
+    x = np.where(mask, np.clip((d - t) / max(ink - t, 1e-6), 0, 1), 0).astype(np.float32)  # (H, W)
+    # 7. MNIST's own steps: strokes at least MNIST's width, longer side to `fit` px, values to peak 1,
+    #    centre of mass at the canvas centre.
+    return _mnist(_thicken(x, mask, info["box"], fit, p["stroke"]), fit, canvas), info
 
 
 def preprocess(image, fit: int = 20, canvas: int = 28, params: dict | None = None) -> np.ndarray:
