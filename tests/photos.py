@@ -1,11 +1,16 @@
 """Photo-like test images: MNIST TEST digits written on paper and photographed with a phone.
 
-Each image is an MNIST test digit (never a training digit) drawn as pen or pencil ink on plain, lined or
-grid paper; the sheet either fills the frame or lies on a darker desk (30-90% of the frame); a lighting
-gradient always, a soft shadow often; the sheet turned by up to +-10 degrees and seen in mild perspective;
-sometimes specks of dust or a second, smaller mark; sensor noise, sometimes a little blur; saved as JPEG.
-Blank photos (paper only, desk only) have no digit. Every parameter is drawn from numpy's default_rng
-with a fixed seed, so a seed names a set of images exactly.
+Each image is an MNIST test digit (never a training digit) written on plain, lined or grid paper: in ink
+with MNIST's own stroke (black, blue, red or pencil), in a thin ballpoint (black or blue, 1-4 px wide in a
+1000-4000 px photo: the digit's centre line drawn at a fixed width, tests/strokes.py), or in a bold
+marker (black, blue or red). The sheet fills the frame or lies on a darker desk (30-90% of the frame);
+or the digit is photographed close up (it fills 60-95% of the frame) or touches the frame's edge (up to
+6% of it cut off). A lighting gradient always, a soft shadow often; the sheet turned by up to +-10
+degrees and seen in mild perspective; sometimes specks of dust or a second, smaller mark; the white
+balance neutral, yellowish or bluish; sensor noise, low or high (per channel), sometimes a little blur;
+480-800 px, or a phone's 1000-4000 px; saved as JPEG. Blank photos (paper only, desk only) have no digit.
+Every parameter is drawn from numpy's default_rng with a fixed seed, so a seed names a set of images
+exactly. FAMILIES lists the attributes, WEIGHTS and INKS how often each value is drawn.
 
     python -m tests.photos --model artifacts/mnist.onnx            # the per-family accuracy table
     python -m tests.photos --model artifacts/mnist.onnx --gallery docs/photos-gallery.png
@@ -20,19 +25,43 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from PIL import Image
 
-FAMILIES = {  # attribute -> its values; every image has one value of each
+from tests import strokes
+
+FAMILIES = {  # attribute -> its values; every digit photo has one value of each
     "paper": ["plain", "lined", "grid"],
-    "ink": ["black", "blue", "pencil"],
-    "framing": ["sheet fills the frame", "sheet on a desk"],
+    "ink": ["black", "blue", "pencil", "red"],
+    "pen": ["ink as MNIST", "thin pen (1-4 px, 1000-4000 px photo)", "marker"],
+    "framing": ["sheet fills the frame", "sheet on a desk", "close-up (digit fills 60-95%)", "digit touches an edge"],
     "light": ["gradient", "gradient + shadow"],
     "marks": ["digit only", "specks or a second mark"],
     "rotation": ["|angle| < 5 deg", "|angle| 5-10 deg"],
+    "resolution": ["480-800 px", "1000-4000 px"],
+    "white balance": ["neutral", "yellowish", "bluish"],
+    "noise": ["low", "high"],
     "jpeg": ["quality 50-74", "quality 75-95"],
 }
+MNIST_INK, THIN, MARKER = FAMILIES["pen"]
+FILLS, DESK, CLOSE, EDGE = FAMILIES["framing"]
+LOW_RES, PHONE_RES = FAMILIES["resolution"]
+WEIGHTS = {  # the probabilities of the values drawn unequally (the others: equally likely)
+    "pen": [0.5, 0.3, 0.2],
+    "framing": [0.3, 0.3, 0.2, 0.2],
+    "white balance": [0.5, 0.25, 0.25],
+    "noise": [0.6, 0.4],
+}
+INKS = {  # the inks each pen writes in, and their probabilities
+    MNIST_INK: (["black", "blue", "pencil", "red"], [0.3, 0.3, 0.3, 0.1]),
+    THIN: (["black", "blue"], [0.5, 0.5]),  # ballpoint
+    MARKER: (["black", "blue", "red"], [0.35, 0.35, 0.3]),
+}
+PHONE = {"digit": 0.2, "blank": 0.4}  # share of 1000-4000 px photos, thin pen aside (thin pen: all of them)
+RATIO = 250  # a thin pen's digit is at most 250 stroke widths tall (a 10 cm digit in 0.4 mm ballpoint)
+GRID = 112  # px: the MNIST digit enlarged 4x, where pens are shaped
 
 
 def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -42,6 +71,12 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         a += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
         b += [u, v]
     return np.append(np.linalg.solve(np.array(a, float), np.array(b, float)), 1).reshape(3, 3)
+
+
+def _apply(hm: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """(n, 2) points (x, y) through the homography hm."""
+    q = np.asarray(p, float) @ hm[:, :2].T + hm[:, 2]
+    return q[:, :2] / q[:, 2:]
 
 
 def _smooth_noise(rng, h: int, w: int, cells: int) -> np.ndarray:
@@ -57,19 +92,156 @@ def _line_cover(t: np.ndarray, spacing: float, offset: float, width: float) -> n
     return np.clip(width / 2 + 0.5 - dist, 0, 1)
 
 
+def _pen(digit: np.ndarray, pen: str, rng) -> dict:
+    """The digit as the pen writes it, on the GRID x GRID enlargement: "alpha" (ink coverage) for MNIST's
+    grey levels or a marker, "nodes" and "edges" (its smoothed centre line) for a thin pen; "points": (n, 2)
+    grid (x, y) of the ink, to place the digit by."""
+    big = np.asarray(Image.fromarray(digit).resize((GRID, GRID), Image.BICUBIC)).astype(np.float32) / 255
+    if pen == THIN:  # the centre line, to be drawn at a fixed width in px at the photo's resolution
+        nodes, edges = strokes.skeleton_graph(strokes.thin(big > rng.uniform(0.35, 0.55)))
+        nodes = strokes.smooth(nodes, edges)
+        return {"nodes": nodes, "edges": edges, "points": nodes}
+    if pen == MARKER:  # MNIST's strokes thickened by 3-8 grid px, solid, with lighter streaks
+        alpha = strokes.dilate(np.clip((big - 0.3) / 0.3, 0, 1), rng.uniform(1.5, 4.0))
+        alpha *= 1 - rng.uniform(0, 0.3) * np.clip(_smooth_noise(rng, GRID, GRID, int(rng.integers(6, 15))), 0, 1)
+    else:  # the MNIST grey levels as pen coverage, made a little thicker or thinner
+        lo = rng.uniform(0.0, 0.35)
+        alpha = np.clip((big - lo) / rng.uniform(0.25, 0.6), 0, 1)
+    return {"alpha": alpha, "points": np.argwhere(alpha > 0.3)[:, ::-1].astype(float)}
+
+
+def _digit_box(points: np.ndarray, hd: float, centre: np.ndarray, fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frame (x, y) of the ink's bounding box, lowest and highest, with the digit `hd` px tall at plane `centre`."""
+    box = hd * 28 / 20
+    q = _apply(fwd, centre - box / 2 + (points + 0.5) * box / GRID)
+    return q.min(0), q.max(0)
+
+
+def _place(points, fwd, w: int, h: int, fill: float, close: bool, rng) -> tuple[float, np.ndarray, dict]:
+    """Height and plane centre of a digit that fills `fill` of the frame (its longer side, close-up) or that
+    touches an edge of it: up to 1.5% of its extent short of it, or up to 6% of it cut off."""
+    inv, size = np.linalg.inv(fwd), np.array([w, h], float)
+    centre, hd = _apply(inv, size[None] / 2)[0], fill * min(w, h)
+    frac, info = rng.uniform(-0.4, 0.4, 2), {}  # where in the room the frame leaves, from the middle
+    if not close:
+        side, out = int(rng.integers(4)), rng.uniform(-0.015, 0.06)
+        info = {"edge": ["left", "right", "top", "bottom"][side], "cut": round(float(out), 4)}
+    for _ in range(5):  # the homography is nearly a rotation: a few rounds converge
+        lo, hi = _digit_box(points, hd, centre, fwd)
+        now = ((hi - lo) / size).max()
+        hd *= (fill if close else min(now, 0.95)) / now
+        lo, hi = _digit_box(points, hd, centre, fwd)
+        ext = hi - lo
+        target = size / 2 + frac * (size - ext)
+        if not close:
+            ax = side // 2
+            target[ax] = ext[ax] / 2 - out * ext[ax] if side % 2 == 0 else size[ax] - ext[ax] / 2 + out * ext[ax]
+        here = _apply(fwd, centre[None])[0]
+        centre = _apply(inv, (target - ((lo + hi) / 2 - here))[None])[0]
+    return hd, centre, info
+
+
+def _ink(ink: str, rng) -> tuple[np.ndarray, float]:
+    """RGB and opacity of an ink (pencil: grey graphite, partly covering, and grainy: see render)."""
+    u = rng.uniform
+    rgb = {"blue": lambda: [u(0.05, 0.2), u(0.1, 0.3), u(0.45, 0.75)],
+           "red": lambda: [u(0.5, 0.75), u(0.04, 0.2), u(0.06, 0.22)],
+           "pencil": lambda: [u(0.25, 0.45)] * 3}.get(ink, lambda: [u(0.05, 0.2)] * 3)()
+    return np.array(rgb, np.float32), u(0.65, 0.85) if ink == "pencil" else u(0.85, 1.0)
+
+
+def _draw_thin(out: np.ndarray, k: int, fwd, pen: dict, hd: float, centre, extra: list, width: float, ink_rgb,
+               opacity: float, gain: np.ndarray, sheet: np.ndarray, pencil: bool, rng) -> None:
+    """Stroke the centre line (and the `extra` plane segments) `width` px wide into the final uint8 RGB image
+    `out` (k times the base frame), lit by the base frame's `gain` (light x white balance, (h, w, 3)) and
+    only on the sheet. Only the digit's window is touched."""
+    box = hd * 28 / 20
+    p = _apply(fwd, centre - box / 2 + (pen["nodes"] + 0.5) * box / GRID) * k
+    a, b = p[pen["edges"][:, 0]], p[pen["edges"][:, 1]]
+    if extra:
+        a = np.concatenate([a, _apply(fwd, np.array([e[0] for e in extra])) * k])
+        b = np.concatenate([b, _apply(fwd, np.array([e[1] for e in extra])) * k])
+    ys, xs, alpha = strokes.pixels(out.shape[:2], a, b, width, rng.uniform(0.8, 1.5))
+    alpha *= opacity
+    h, w = sheet.shape
+    by, bx = np.clip((ys + 0.5) / k - 0.5, 0, h - 1), np.clip((xs + 0.5) / k - 0.5, 0, w - 1)
+    alpha *= _bilinear(sheet.astype(np.float32), by, bx)
+    if pencil:
+        alpha *= 1 - 0.45 * rng.random(len(alpha), dtype=np.float32)
+    lit = ink_rgb * np.stack([_bilinear(gain[..., c], by, bx) for c in range(3)], 1)
+    old = out[ys, xs].astype(np.float32) / 255
+    out[ys, xs] = np.clip((old + alpha[:, None] * (lit - old)) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+_GAUSS = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], np.float32)  # a byte -> N(0, 1)
+
+
+def _add_noise(out: np.ndarray, rng, high: bool) -> None:
+    """Sensor noise on uint8 RGB, in place: low, the same in every channel (sigma 0.004-0.02), or high and
+    per channel (sigma 0.025-0.06, each channel 0.8-1.25 of it). Random bytes through a Gaussian table: a
+    12 MP photo in ~0.15 s."""
+    if high:
+        luts = (rng.uniform(0.025, 0.06) * rng.uniform(0.8, 1.25, 3) * 255)[:, None] * _GAUSS
+    else:
+        luts = rng.uniform(0.004, 0.02) * 255 * _GAUSS[None]
+    luts = np.round(luts).astype(np.int16)
+    h, w, _ = out.shape
+    rows = max(1, 2**21 // w)
+    for r0 in range(0, h, rows):
+        block = out[r0:r0 + rows].astype(np.int16)
+        raw = np.frombuffer(rng.bytes(block.shape[0] * w * len(luts)), np.uint8).reshape(block.shape[0], w, len(luts))
+        for c in range(3):
+            block[..., c] += luts[c % len(luts)][raw[..., c % len(luts)]]
+        out[r0:r0 + rows] = np.clip(block, 0, 255)
+
+
 def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None = None) -> tuple[bytes, dict]:
     """One photo-like JPEG of `digit` (uint8 (28, 28) white on black, or None for a blank photo).
 
-    kind may fix attributes ("paper", "ink", "framing", "light", "marks", and "blank": "paper" | "desk");
-    the rest are drawn from rng. Returns the JPEG bytes and the attributes used."""
+    kind may fix any attribute of FAMILIES but rotation and jpeg, and "blank": "paper" | "desk"; the rest
+    are drawn from rng. Returns the JPEG bytes and the attributes used (with the digit's box in the frame,
+    "digit_box" (x0, y0, x1, y1) px, and a thin pen's width, "pen_px")."""
     kind = dict(kind or {})
-    pick = lambda key: kind.get(key) or FAMILIES[key][rng.integers(len(FAMILIES[key]))]  # noqa: E731
+
+    def pick(key, values=None, p=None):
+        if kind.get(key):
+            return kind[key]
+        if values is None:
+            values, p = FAMILIES[key], WEIGHTS.get(key)
+        if p is None:
+            return values[int(rng.integers(len(values)))]
+        return values[min(int(np.searchsorted(np.cumsum(p), rng.random())), len(values) - 1)]
+
     blank = kind.get("blank")
-    a = {"paper": pick("paper"), "ink": pick("ink"), "framing": pick("framing"), "light": pick("light"),
-         "marks": pick("marks") if digit is not None else "digit only"}
-    if blank == "desk":
-        a["framing"] = "desk only"
-    long = int(rng.integers(480, 801))
+    a = {"paper": pick("paper"), "pen": pick("pen") if digit is not None else kind.get("pen", "none")}
+    a["ink"] = pick("ink", *INKS.get(a["pen"], INKS[MNIST_INK]))
+    a["framing"] = "desk only" if blank == "desk" else pick("framing", FAMILIES["framing"][:2]) if blank else pick("framing")
+    a.update(light=pick("light"), marks=pick("marks") if digit is not None else "digit only")
+    a["white balance"], a["noise"] = pick("white balance"), pick("noise")
+    thin, framing = a["pen"] == THIN, a["framing"]
+    share = PHONE["blank" if digit is None else "digit"]
+    if thin:  # a thin pen is a phone photo's
+        a["resolution"] = kind.get("resolution") or PHONE_RES
+    else:
+        a["resolution"] = pick("resolution", FAMILIES["resolution"], [1 - share, share])
+    # The digit's size: its 20 px MNIST body (hd px tall) as a share of the frame's shorter side; close up,
+    # the share of the frame that its longer side fills.
+    fill = rng.uniform(*{CLOSE: (0.6, 0.95), EDGE: (0.25, 0.85)}.get(framing, (0.12, 0.35)))
+    # The frame: 480-800 px; or a phone's 1000-4000 px, made k times finer than a 500-800 px base frame
+    # in which all but a thin pen is drawn. A thin pen's digit is at most RATIO strokes tall.
+    k, width = 1, rng.uniform(1, 4) if thin else 0.0
+    if a["resolution"] == PHONE_RES:
+        top = 4000.0
+        if thin:
+            c = 1.0 if framing == CLOSE else 0.75
+            top = RATIO * width / (fill * c)
+            if top < 1000:
+                width, top = fill * c * 1000 / RATIO, 1000.0
+        big = rng.uniform(1000, min(top, 4000))
+        k = int(np.ceil(big / 800))
+        long = int(round(big / k))
+    else:
+        long = int(rng.integers(480, 801))
     h, w = (long * 3 // 4, long) if rng.random() < 0.5 else (long, long * 3 // 4)
     s = min(h, w)
     # Geometry: the plane of the paper (coordinates u, v in px) seen turned and in mild perspective.
@@ -78,7 +250,7 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
     c, sn = np.cos(np.radians(angle)), np.sin(np.radians(angle))
     centred = corners - [w / 2, h / 2]
     quad = centred @ np.array([[c, sn], [-sn, c]]) + [w / 2, h / 2] + rng.normal(0, 0.025 * s, (4, 2))
-    inv = _homography(quad, corners)  # frame pixel -> plane
+    inv, fwd = _homography(quad, corners), _homography(corners, quad)  # frame pixel -> plane, plane -> frame
     y = np.arange(h, dtype=np.float32)[:, None] + 0.5  # (h, 1) and (1, w) pixel centres
     x = np.arange(w, dtype=np.float32)[None, :] + 0.5
     den = inv[2, 0] * x + inv[2, 1] * y + inv[2, 2]
@@ -86,25 +258,26 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
     u = (inv[0, 0] * x + inv[0, 1] * y + inv[0, 2]) / den  # (h, w) plane coordinates of every pixel
     v = (inv[1, 0] * x + inv[1, 1] * y + inv[1, 2]) / den
     # The sheet: all of the frame, or a rectangle of 30-90% of its area on a desk.
-    if a["framing"] == "sheet on a desk":
+    if framing == DESK:
         area = rng.uniform(0.3, 0.9)
         r = rng.uniform(0.85, 1.15)
         sw, sh = min(w * np.sqrt(area) * r, w * 1.05), min(h * np.sqrt(area) / r, h * 1.05)
         cx = w / 2 + rng.uniform(-1, 1) * max(0.0, (w - sw) / 2) * 0.8
         cy = h / 2 + rng.uniform(-1, 1) * max(0.0, (h - sh) / 2) * 0.8
         sheet = (np.abs(u - cx) < sw / 2) & (np.abs(v - cy) < sh / 2)
-    elif a["framing"] == "desk only":
-        sw, sh, cx, cy = w, h, w / 2, h / 2
-        sheet = np.zeros((h, w), bool)
     else:
         sw, sh, cx, cy = w, h, w / 2, h / 2
-        sheet = np.ones((h, w), bool)
-    # The digit's size and place: its 20 px MNIST body is `hd` px tall, near the middle of the sheet.
-    hd = rng.uniform(0.12, 0.35) * s
-    hd = min(hd, 0.55 * min(sw, sh))
+        sheet = np.full((h, w), framing != "desk only")
+    # The digit's size and place: near the middle of the sheet; or filling the frame, or at its edge.
+    pen = _pen(digit, a["pen"], rng) if digit is not None else None
+    if pen is not None and framing in (CLOSE, EDGE):
+        hd, (dx, dy), info = _place(pen["points"], fwd, w, h, fill, framing == CLOSE, rng)
+        a.update(info)
+    else:
+        hd = min(fill * s, 0.55 * min(sw, sh))
+        dx = cx + rng.uniform(-1, 1) * max(0.0, sw / 2 - hd * 1.12) * 0.35
+        dy = cy + rng.uniform(-1, 1) * max(0.0, sh / 2 - hd * 1.12) * 0.35
     box = hd * 28 / 20  # the 28 px MNIST box
-    dx = cx + rng.uniform(-1, 1) * max(0.0, sw / 2 - box * 0.8) * 0.35
-    dy = cy + rng.uniform(-1, 1) * max(0.0, sh / 2 - box * 0.8) * 0.35
     # Paper: white-ish, a tint; rules or a grid in light blue, grey or green.
     paper_rgb = rng.uniform(0.82, 0.97) * np.array([1, rng.uniform(0.97, 1), rng.uniform(0.88, 1)], np.float32)
     img = np.empty((h, w, 3), np.float32)
@@ -116,20 +289,20 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
         if a["paper"] == "lined":
             cover = _line_cover(v, hd * rng.uniform(0.45, 1.1), rng.uniform(0, 100), rng.uniform(0.8, 2.2))
         else:
-            sp, width = hd * rng.uniform(0.25, 0.6), rng.uniform(0.7, 1.8)
-            cover = np.maximum(_line_cover(v, sp, rng.uniform(0, 100), width), _line_cover(u, sp, rng.uniform(0, 100), width))
+            sp, lw = hd * rng.uniform(0.25, 0.6), rng.uniform(0.7, 1.8)
+            cover = np.maximum(_line_cover(v, sp, rng.uniform(0, 100), lw), _line_cover(u, sp, rng.uniform(0, 100), lw))
         cover *= rng.uniform(0.6, 0.95)
         img += cover[..., None] * (line_rgb - img)
-    # Ink: the MNIST grey levels as pen coverage, enlarged smoothly, made a little thicker or thinner.
+    # Ink: MNIST's grey levels or a marker's strokes, enlarged; a thin pen is drawn later, at full size.
     ink_alpha = np.zeros((h, w), np.float32)
-    if digit is not None:
-        big = np.asarray(Image.fromarray(digit).resize((112, 112), Image.BICUBIC)).astype(np.float32) / 255
-        lo = rng.uniform(0.0, 0.35)
-        big = np.clip((big - lo) / rng.uniform(0.25, 0.6), 0, 1)
+    if pen is not None and not thin:
         inside = np.nonzero((np.abs(u - dx) < box / 2) & (np.abs(v - dy) < box / 2))
-        pu = (u[inside] - (dx - box / 2)) / box * 112 - 0.5
-        pv = (v[inside] - (dy - box / 2)) / box * 112 - 0.5
-        ink_alpha[inside] = _bilinear(big, pv, pu)
+        pu = (u[inside] - (dx - box / 2)) / box * GRID - 0.5
+        pv = (v[inside] - (dy - box / 2)) / box * GRID - 0.5
+        ink_alpha[inside] = _bilinear(pen["alpha"], pv, pu)
+        if a["pen"] == MARKER and box / GRID > 1.5:  # a marker's edge is sharp, however much it is enlarged
+            ink_alpha[inside] = np.clip((ink_alpha[inside] - 0.5) * box / GRID / 1.5 + 0.5, 0, 1)
+    extra = []  # a thin pen's second mark: plane segments
     if a["marks"] != "digit only":
         if rng.random() < 0.5:  # specks of dust or graphite: 1-6 dots, 1-3 px across
             for _ in range(rng.integers(1, 7)):
@@ -137,24 +310,25 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
                 win = np.s_[py - 3:py + 4, px - 3:px + 4]
                 dot = np.clip(rng.uniform(0.6, 1.6) - np.hypot(x[:, px - 3:px + 4] - px, y[py - 3:py + 4] - py), 0, 1)
                 ink_alpha[win] = np.maximum(ink_alpha[win], dot)
-        else:  # a second, smaller mark away from the digit: a short stroke
+        else:  # a second, smaller mark away from the digit: a short stroke, in the same pen
             ang = rng.uniform(0, np.pi)
             dist = rng.uniform(1.2, 1.8) * box
             mx, my = dx + dist * np.cos(rng.uniform(0, 2 * np.pi)), dy + dist * np.sin(rng.uniform(0, 2 * np.pi))
-            half, width = rng.uniform(0.1, 0.25) * hd, max(1.5, hd * rng.uniform(0.05, 0.1))
-            along = (u - mx) * np.cos(ang) + (v - my) * np.sin(ang)
-            across = -(u - mx) * np.sin(ang) + (v - my) * np.cos(ang)
-            ink_alpha = np.maximum(ink_alpha, np.clip(width / 2 + 0.5 - np.abs(across), 0, 1) * (np.abs(along) < half))
-    if a["ink"] == "black":
-        ink_rgb, opacity = np.full(3, rng.uniform(0.05, 0.2), np.float32), rng.uniform(0.85, 1.0)
-    elif a["ink"] == "blue":
-        ink_rgb = np.array([rng.uniform(0.05, 0.2), rng.uniform(0.1, 0.3), rng.uniform(0.45, 0.75)], np.float32)
-        opacity = rng.uniform(0.85, 1.0)
-    else:  # pencil: grey graphite, partly covering, grainy
-        ink_rgb, opacity = np.full(3, rng.uniform(0.25, 0.45), np.float32), rng.uniform(0.65, 0.85)
+            half, lw = rng.uniform(0.1, 0.25) * hd, max(1.5, hd * rng.uniform(0.05, 0.1))
+            if thin:
+                step = half * np.array([np.cos(ang), np.sin(ang)])
+                extra.append(([mx, my] - step, [mx, my] + step))
+            else:
+                along = (u - mx) * np.cos(ang) + (v - my) * np.sin(ang)
+                across = -(u - mx) * np.sin(ang) + (v - my) * np.cos(ang)
+                ink_alpha = np.maximum(ink_alpha, np.clip(lw / 2 + 0.5 - np.abs(across), 0, 1) * (np.abs(along) < half))
+    ink_rgb, opacity = _ink(a["ink"], rng)
+    if a["pen"] == MARKER:
+        opacity = rng.uniform(0.92, 1.0)
+    if a["ink"] == "pencil" and not thin:
         ink_alpha *= 1 - 0.45 * rng.random((h, w), dtype=np.float32)
     ink_alpha *= opacity * sheet
-    if digit is not None or a["marks"] != "digit only":
+    if (pen is not None and not thin) or a["marks"] != "digit only":
         img += ink_alpha[..., None] * (ink_rgb - img)
     # The desk around the sheet: dark wood, grey or black, with a soft grain.
     if not sheet.all():
@@ -175,16 +349,30 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
             r0 = rng.uniform(0.3, 0.6) * s
             edge = (r0 - np.hypot(x - rng.uniform(0, 1) * w, y - rng.uniform(0, 1) * h)) / soft
         light *= 1 - rng.uniform(0.2, 0.45) / (1 + np.exp(-np.clip(edge, -30, 30)))
-    img *= (light * rng.uniform(0.9, 1.1))[..., None]
-    # The camera: a little blur sometimes, sensor noise, 8 bits, JPEG.
+    # White balance: the camera's idea of white, neutral or tinting the whole photo yellow or blue.
+    wb = {"neutral": [1, 1, 1], "yellowish": [1, rng.uniform(0.92, 0.98), rng.uniform(0.7, 0.85)],
+          "bluish": [rng.uniform(0.8, 0.9), rng.uniform(0.92, 0.98), 1]}[a["white balance"]]
+    gain = (light * rng.uniform(0.9, 1.1))[..., None] * np.array(wb, np.float32)
+    img *= gain
+    # The camera: a little blur sometimes; k times finer for a phone, a thin pen; sensor noise; JPEG.
     if rng.random() < 0.5:
         img[1:-1, 1:-1] = (img[1:-1, 1:-1] * 2 + img[:-2, 1:-1] + img[2:, 1:-1] + img[1:-1, :-2] + img[1:-1, 2:]) / 6
-    img += rng.uniform(0.004, 0.02) * rng.standard_normal((h, w, 1), dtype=np.float32)
+    out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+    if k > 1:
+        out = np.array(Image.fromarray(out).resize((w * k, h * k), Image.BILINEAR))
+    if pen is not None:
+        lo, hi = _digit_box(pen["points"], hd, np.array([dx, dy]), fwd)
+        a["digit_box"] = tuple(int(round(float(q))) for q in np.concatenate([lo * k - width / 2, hi * k + width / 2]))
+    if thin and pen is not None:
+        a["pen_px"] = round(float(width), 2)
+        _draw_thin(out, k, fwd, pen, hd, np.array([dx, dy]), extra, width, ink_rgb, opacity, gain, sheet,
+                   a["ink"] == "pencil", rng)
+    _add_noise(out, rng, a["noise"] == "high")
     quality = int(rng.integers(50, 96))
-    a.update(angle=round(float(angle), 2), quality=quality, size=(w, h), blank=blank,
+    a.update(angle=round(float(angle), 2), quality=quality, size=(w * k, h * k), blank=blank,
              rotation=FAMILIES["rotation"][abs(angle) >= 5], jpeg=FAMILIES["jpeg"][quality >= 75])
     buf = io.BytesIO()
-    Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=quality)
+    Image.fromarray(out).save(buf, "JPEG", quality=quality)
     return buf.getvalue(), a
 
 
@@ -265,12 +453,16 @@ def gallery(model, out: Path, seed: int = 7) -> None:
     from tests.conftest import DATA
 
     images, labels = load_mnist(DATA, train=False)
-    kinds = [{"paper": "lined", "ink": "blue", "framing": "sheet fills the frame"},
-             {"paper": "grid", "ink": "black", "framing": "sheet on a desk", "light": "gradient + shadow"},
-             {"paper": "plain", "ink": "pencil", "framing": "sheet on a desk", "marks": "specks or a second mark"},
-             {"paper": "grid", "ink": "pencil", "light": "gradient + shadow"},
-             {"paper": "lined", "ink": "black", "framing": "sheet on a desk"},
-             {"blank": "paper", "paper": "lined", "framing": "sheet on a desk"}]
+    kinds = [{"paper": "lined", "ink": "blue", "framing": FILLS, "pen": MNIST_INK},
+             {"paper": "grid", "ink": "black", "framing": DESK, "light": "gradient + shadow", "pen": MNIST_INK},
+             {"paper": "plain", "ink": "pencil", "framing": DESK, "marks": "specks or a second mark", "pen": MNIST_INK},
+             {"paper": "grid", "ink": "pencil", "light": "gradient + shadow", "pen": MNIST_INK},
+             {"paper": "lined", "ink": "blue", "framing": FILLS, "pen": THIN, "white balance": "yellowish"},
+             {"paper": "grid", "ink": "black", "framing": DESK, "pen": THIN},
+             {"paper": "plain", "ink": "blue", "framing": CLOSE, "pen": MARKER, "noise": "high"},
+             {"paper": "lined", "ink": "red", "framing": EDGE, "pen": MARKER, "white balance": "bluish"},
+             {"paper": "lined", "ink": "black", "framing": DESK, "pen": MNIST_INK},
+             {"blank": "paper", "paper": "lined", "framing": DESK, "resolution": PHONE_RES}]
     panels = []
     for i, kind in enumerate(kinds):
         digit = None if kind.get("blank") else images[100 + i].numpy()

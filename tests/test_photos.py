@@ -1,6 +1,8 @@
 """export/predict.py on photo-like images (tests/photos.py): MNIST test digits on plain, lined and grid
-paper, in pen and pencil, on desks, under uneven light; blank photos; --explain; the speed of a 12 MP
-JPEG; and that every number of the preprocessing travels inside the model."""
+paper, in pen, pencil, thin ballpoint at a phone's resolution and marker, on desks, close up or at the
+frame's edge, under uneven light and tinted white balance; blank photos; the generator itself
+(tests/strokes.py too); --explain; the speed of a 12 MP JPEG; and that every number of the
+preprocessing travels inside the model."""
 
 import io
 import json
@@ -8,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from PIL import Image
 
 from export.predict import PREPROCESSING, TILE, DigitClassifier, ImageError, preprocess
 from src.data import load_mnist
-from tests import photos
+from tests import photos, strokes
 from tests.conftest import DATA, REPO
 
 FAST_N, SLOW_N, BLANKS = 300, 1200, 40  # digit photos in the default run / in `-m slow`; blank photos
@@ -55,13 +58,61 @@ def test_generator_is_seeded_covers_every_family_and_uses_test_digits(photo_file
     _, labels = load_mnist(DATA, train=False)
     assert [lab for _, lab, _ in ph[:FAST_N]] == labels[:FAST_N].tolist()  # the first test digits, in order
     assert [lab for _, lab, _ in ph[FAST_N:]] == [None] * BLANKS
-    for blob, _, attrs in ph[:20]:
-        img = Image.open(io.BytesIO(blob))
-        assert img.format == "JPEG" and img.mode == "RGB" and 480 <= max(img.size) <= 800
+    for blob, label, attrs in ph:
+        img = Image.open(io.BytesIO(blob))  # reads the header only
+        lo, hi = (480, 800) if attrs["resolution"] == photos.LOW_RES else (1000, 4000)
+        assert img.format == "JPEG" and img.mode == "RGB" and img.size == attrs["size"] and lo <= max(img.size) <= hi
         assert 50 <= attrs["quality"] <= 95 and abs(attrs["angle"]) <= 10
-    seen = {(k, v) for _, lab, attrs in ph[:FAST_N] for k, v in attrs.items() if k in photos.FAMILIES}
-    assert seen == {(k, v) for k, vs in photos.FAMILIES.items() for v in vs}
-    assert {attrs["framing"] for _, lab, attrs in ph[FAST_N:]} >= {"desk only"}  # blank: desk alone, and paper
+        if label is None:
+            continue
+        (w, h), (x0, y0, x1, y1) = img.size, attrs["digit_box"]
+        ext = np.array([x1 - x0, y1 - y0])
+        if attrs["pen"] == photos.THIN:  # a ballpoint's 1-4 px, in a phone's photo; the digit at most RATIO of them tall
+            assert attrs["resolution"] == photos.PHONE_RES and attrs["ink"] in ("black", "blue")
+            assert 1 <= attrs["pen_px"] <= 4 and ext.max() <= 1.1 * photos.RATIO * attrs["pen_px"], attrs
+        if attrs["framing"] == photos.CLOSE:  # its longer side fills 60-95% of the frame, all inside it
+            assert 0.58 <= max(ext / [w, h]) <= 0.97 and min(x0, y0, w - x1, h - y1) >= -2, attrs
+        if attrs["framing"] == photos.EDGE:  # at most 1.5% of its extent short of the edge, or up to 6% cut off
+            gap = {"left": x0, "right": w - x1, "top": y0, "bottom": h - y1}[attrs["edge"]]
+            along = ext[0] if attrs["edge"] in ("left", "right") else ext[1]
+            assert -0.07 * along - 2 <= gap <= 0.025 * along + 2, attrs
+    count = Counter((k, v) for _, lab, attrs in ph[:FAST_N] for k, v in attrs.items() if k in photos.FAMILIES)
+    assert set(count) == {(k, v) for k, vs in photos.FAMILIES.items() for v in vs}
+    assert min(count.values()) >= 20, count  # every family is well represented (check_table asks as much)
+    blanks = [attrs for _, lab, attrs in ph[FAST_N:]]
+    assert {a["framing"] for a in blanks} >= {"desk only"}  # blank: desk alone, and paper
+    assert {a["resolution"] for a in blanks} == set(photos.FAMILIES["resolution"])  # ... at both sizes
+
+
+def test_thin_pen_is_1_to_4_px_wide_at_phone_resolution():
+    """A thin pen's stroke, measured on the JPEG: dark area / its skeleton's length is the pen's width
+    (about), and the digit is far taller than the stroke is wide (MNIST's ink: some 8 stroke widths)."""
+    images, _ = load_mnist(DATA, train=False)
+    rng = np.random.default_rng(0)
+    clean = {"pen": photos.THIN, "paper": "plain", "framing": photos.FILLS, "light": "gradient", "marks": "digit only",
+             "white balance": "neutral", "noise": "low"}
+    for i in range(4):
+        blob, a = photos.render(images[i].numpy(), rng, clean)
+        x0, y0, x1, y1 = a["digit_box"]
+        g = np.asarray(Image.open(io.BytesIO(blob)).convert("L"), np.float32)[max(0, y0 - 4):y1 + 4, max(0, x0 - 4):x1 + 4]
+        paper, ink = np.percentile(g, 90), g.min()
+        dark = g < (paper + ink) / 2
+        width = dark.sum() / strokes.thin(dark).sum()
+        assert 0.5 * a["pen_px"] <= width <= 1.5 * a["pen_px"] + 1, (a["pen_px"], width)
+        assert max(x1 - x0, y1 - y0) >= 25 * a["pen_px"], a
+
+
+def test_strokes_thin_a_bar_to_a_line_and_draw_it_at_its_width():
+    bar = np.zeros((40, 60), bool)
+    bar[15:26, 5:55] = True  # 11 px thick
+    skel = strokes.thin(bar)
+    assert 30 <= skel.sum() <= 50 and (skel.sum(axis=0)[12:45] == 1).all()  # 1 px across, its ends eroded
+    nodes, edges = strokes.skeleton_graph(skel)
+    assert len(edges) == len(nodes) - 1  # a chain: no loops at the staircase's corners
+    for width in (1.0, 2.5, 4.0):
+        cover = strokes.draw_segments((40, 200), np.array([[10.0, 20.3]]), np.array([[190.0, 20.3]]), width)
+        assert cover.max() <= 1 and np.allclose(cover[:, 50:150].sum(axis=0), width, atol=0.05)
+    assert strokes.dilate(np.pad(np.ones((1, 1)), 5), 3.0).sum() == 29  # a disc of radius 3: 29 px
 
 
 # ------------------------------------------------------------------ accuracy
@@ -186,7 +237,8 @@ def test_explain_writes_what_the_model_saw(good_model, photo_files, tmp_path):
 
 def test_twelve_megapixel_jpeg_in_300_ms_on_one_core(good_model, tmp_path):
     images, labels = load_mnist(DATA, train=False)
-    blob, _ = photos.render(images[7].numpy(), np.random.default_rng(1), {"framing": "sheet on a desk", "paper": "grid"})
+    kind = {"framing": "sheet on a desk", "paper": "grid", "pen": photos.MNIST_INK, "resolution": photos.LOW_RES}
+    blob, _ = photos.render(images[7].numpy(), np.random.default_rng(1), kind)
     photo = tmp_path / "12mp.jpg"
     Image.open(io.BytesIO(blob)).convert("RGB").resize((4000, 3000), Image.BICUBIC).save(photo, quality=92)
     # One core, one thread; the best of 3 timed runs after a warm-up (a shared machine only slows runs down).
