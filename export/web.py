@@ -4,14 +4,37 @@
     python -m export.web                          # http://127.0.0.1:8000/ for artifacts/mnist.onnx (+ .int8.onnx)
     python -m export.web --model other.onnx --port 8080
     python -m export.web --host 0.0.0.0           # a phone on the same network opens http://THIS-MACHINE:8000/
+    python -m export.web --host ::                # the same over IPv6 and IPv4 (one dual-stack socket)
     python -m export.web --out site/              # a static site for any static host:
     python -m http.server -d site/                #   ... e.g. this one, then open http://127.0.0.1:8000/
 
 The server only hands out files; inference runs in the browser (WebAssembly, one thread, so no
 cross-origin isolation headers are needed). The page cannot work from file:// (browsers block
-fetching the model and the .wasm there): serve it. Each URL maps to one file of a fixed list
-(the web/ folder, three onnxruntime-web files, the model, its INT8 copy and sidecar JSON), the
-same list that --out writes.
+fetching the model and the .wasm there): serve it. Each URL maps to one file of a fixed list, the
+same list that --out writes: the site's own files in web/ (by type: .html, .js, .css, ...; never a
+dotfile or an editor's backup, swap or lock file), three onnxruntime-web files, the model, its INT8
+copy and its sidecar JSON. The sidecar is served (and written) with the `checkpoint` path reduced
+to the file name, and any other absolute path likewise, so the site shows nothing of this
+machine's folders; the sidecar on disk is left as the export wrote it.
+
+Since --host 0.0.0.0 puts the server on a network: a client must send its request within
+--timeout seconds (20 by default) and take each 64 KiB of a response within as long, or its
+connection is closed, so idle or slow clients cannot hold the server's threads; every response
+carries `X-Content-Type-Options: nosniff`; failed requests are logged one line each, with control
+characters escaped (`\\x1b`) as the standard library does, so no client can write terminal escape
+codes to the console.
+
+--out FOLDER never deletes a file it did not write, and never leaves a half-written site:
+  - the new site is built in a temporary folder beside FOLDER (.FOLDER.new-*, same filesystem)
+    and renamed into place only when complete; on any error that folder is removed and FOLDER is
+    left exactly as it was;
+  - FOLDER may be missing, an empty folder, or a site that this command wrote before (its
+    models.json lists every file it wrote): then it is replaced as a whole, the files it lists
+    are deleted, and the model may lie inside it (`--model site/models/mnist.onnx --out site`
+    rebuilds the site from its own model);
+  - any other FOLDER (a file, or a folder holding anything else: your own files, a .git, a site
+    written by an older version of this command) is refused in one line, and nothing is written:
+    pick another --out, or empty the folder yourself.
 """
 
 from __future__ import annotations
@@ -20,8 +43,13 @@ import argparse
 import errno
 import http.server
 import json
+import os
+import re
 import shutil
+import socket
 import sys
+import tempfile
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -39,12 +67,45 @@ TYPES = {
     ".json": "application/json",
     ".onnx": "application/octet-stream",
     ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
 }
 FILE_NOTE = "file:// cannot work (browsers block fetching the model and the .wasm from a file page): serve the page over http"
+TIMEOUT = 20.0  # seconds: default of --timeout
+MANIFEST = "models.json"
+# The standard library's escaping of what a client sent before it goes to the console (as http.server's
+# log_message does): C0 and C1 control characters as \xNN, and the backslash doubled so nothing is ambiguous.
+CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\\"): "\\\\"})
 
 
 class WebError(Exception):
     """A user error: str() is the one-line reason."""
+
+
+class Scrubbed:
+    """A sidecar JSON, read when served or written, with every path of this machine reduced to a file name."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self) -> bytes:
+        return (json.dumps(scrub(json.loads(self.path.read_bytes())), indent=2) + "\n").encode()
+
+
+def scrub(value, key: str = ""):
+    """`value` with the `checkpoint` path, and any other absolute path, reduced to its last part."""
+    if isinstance(value, dict):
+        return {k: scrub(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, str) and (key == "checkpoint" or looks_absolute(value)):
+        return re.split(r"[\\/]", value.rstrip("\\/"))[-1]
+    return value
+
+
+def looks_absolute(text: str) -> bool:
+    """A POSIX or Windows absolute path, or one under ~ (on any machine, not only this one)."""
+    return bool(re.match(r"(/|~[/\\]|[A-Za-z]:[\\/]|\\\\)", text))
 
 
 def ort_version() -> str:
@@ -54,14 +115,29 @@ def ort_version() -> str:
         return "?"
 
 
-def site_files(model: Path) -> dict[str, Path | bytes]:
-    """URL path (relative, no leading slash) -> the file or bytes to serve there: the whole site."""
+def web_files(web: Path) -> dict[str, Path]:
+    """The site's own files in `web`: known types only, no dotfiles, no editor backups or lock files."""
+    files = {}
+    for path in sorted(web.rglob("*")):
+        rel = path.relative_to(web)
+        if any(part.startswith((".", "#", "~")) for part in rel.parts):
+            continue  # .foo, .app.js.swp, .#app.js (emacs lock), #app.js# (emacs autosave), dot folders
+        if path.suffix not in TYPES or not path.is_file():
+            continue  # app.js~, app.js.orig, *.swp, *.bak, ...: only the site's types
+        if path.is_symlink() and not path.resolve().is_relative_to(web.resolve()):
+            continue  # nothing from outside web/
+        files[rel.as_posix()] = path
+    return files
+
+
+def site_files(model: Path, web: Path | None = None) -> dict[str, Path | bytes | Scrubbed]:
+    """URL path (relative, no leading slash) -> the file, bytes or scrubbed sidecar to serve there: the whole site."""
     if not model.is_file():
         raise WebError(f"model {model} not found (or not a file): export one with `python -m export --int8`, or pass --model PATH")
     missing = [name for name in ORT_FILES if not (ORT_DIST / name).is_file()]
     if missing:
         raise WebError(f"onnxruntime-web is not installed ({ORT_DIST / missing[0]} is missing): run `npm ci` in {REPO}")
-    files: dict[str, Path | bytes] = {p.relative_to(WEB).as_posix(): p for p in sorted(WEB.rglob("*")) if p.is_file()}
+    files: dict[str, Path | bytes | Scrubbed] = dict(web_files(web or WEB))
     files.update({f"vendor/{name}": ORT_DIST / name for name in ORT_FILES})
     # mnist.onnx -> mnist.int8.onnx and mnist.json beside it, as `python -m export --int8` writes them.
     stem = model.name.removesuffix(".onnx").removesuffix(".int8")
@@ -72,37 +148,178 @@ def site_files(model: Path) -> dict[str, Path | bytes]:
         models.append({"variant": "int8", "file": f"models/{int8.name}"})
         files[f"models/{int8.name}"] = int8
     if sidecar.is_file():
-        files[f"models/{sidecar.name}"] = sidecar
+        files[f"models/{sidecar.name}"] = Scrubbed(sidecar)
     manifest = {"models": models, "sidecar": f"models/{sidecar.name}" if sidecar.is_file() else None,
-                "onnxruntime_web": ort_version()}
-    files["models.json"] = json.dumps(manifest, indent=1).encode()
+                "onnxruntime_web": ort_version(),
+                "files": sorted([*files, MANIFEST])}  # what --out wrote: the files a later --out may replace
+    files[MANIFEST] = json.dumps(manifest, indent=1).encode()
     return files
 
 
-def write_site(files: dict[str, Path | bytes], out: Path) -> int:
-    """Copy the site into `out` (created; an existing site there is refreshed). Returns its bytes."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "models.json").is_file())):
-        raise WebError(f"{out} exists and is not an empty folder or an earlier site: pick another --out")
+def content(src: Path | bytes | Scrubbed) -> bytes | None:
+    """The bytes to serve for `src`, or None for a plain file (streamed from disk)."""
+    if isinstance(src, bytes):
+        return src
+    if isinstance(src, Scrubbed):
+        return src.read()
+    return None
+
+
+# ---- --out: build beside, swap in --------------------------------------------------------------
+
+
+def earlier_site(out: Path, shown: Path | str) -> list[str] | None:
+    """The files of the site at `out` to replace ([] for an empty folder, None if there is none).
+
+    Raises WebError (naming it `shown`) if `out` is anything else: it is then left alone."""
+    if not out.exists() and not out.is_symlink():
+        return None
+    pick = "pick another --out, or empty that folder yourself"
+    if not out.is_dir():
+        raise WebError(f"{shown} exists and is not a folder: pick another --out")
+    entries = {}  # every file, link and folder under `out`, never following a link
+    for folder, dirs, names in os.walk(out, followlinks=False):
+        for name in [*dirs, *names]:
+            path = Path(folder, name)
+            entries[path.relative_to(out).as_posix()] = path
+    if not entries:
+        return []
+    try:
+        listed = json.loads((out / MANIFEST).read_bytes())["files"]
+        if not (isinstance(listed, list) and all(isinstance(f, str) for f in listed)):
+            raise ValueError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise WebError(f"{shown} is not empty and was not written by `python -m export.web --out` "
+                       f"(no {MANIFEST} listing its files): {pick}") from None
+    parents = {p.as_posix() for f in listed for p in Path(f).parents}
+    foreign = sorted(rel for rel, p in entries.items()
+                     if not (rel in listed and (p.is_file() or p.is_symlink()))
+                     and not (rel in parents and p.is_dir() and not p.is_symlink()))
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise WebError(f"{shown} holds files this command did not write ({foreign[0]}{more}): {pick}")
+    return [rel for rel in listed if rel in entries]
+
+
+def write_site(files: dict[str, Path | bytes | Scrubbed], out: Path) -> int:
+    """Write the site to `out`: built beside it, then swapped in whole. Returns its bytes."""
+    target = Path(os.path.abspath(out))
+    if target.is_symlink():
+        target = target.resolve()  # replace what the link points to; the link stays
+    previous = earlier_site(target, out)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    except OSError as e:
+        raise WebError(f"cannot write the site beside {out} ({e.strerror or e}): pass a writable --out") from None
     total = 0
     try:
-        if (out / "models").is_dir():
-            shutil.rmtree(out / "models")  # an earlier site's models must not linger
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(build, (target.stat().st_mode & 0o7777) if previous is not None else 0o777 & ~umask)  # mkdtemp made it 0700
         for rel, src in files.items():
-            dest = out / rel
+            dest = build / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(src, bytes):
-                dest.write_bytes(src)
+            data = content(src)
+            if data is not None:
+                dest.write_bytes(data)
             else:
                 shutil.copyfile(src, dest)
             total += dest.stat().st_size
-    except OSError as e:
-        raise WebError(f"cannot write the site to {out} ({e.strerror or e}): pass a writable --out") from None
+        old = swap(build, target, previous is not None)
+    except BaseException as e:
+        shutil.rmtree(build, ignore_errors=True)  # only what this run wrote: the old site is untouched
+        if isinstance(e, OSError):
+            why = f"{e.strerror or e}: {e.filename}" if e.filename else e.strerror or str(e)
+        elif isinstance(e, ValueError) and isinstance(src, Scrubbed):
+            why = f"{src.path} is not valid JSON"
+        else:
+            raise
+        raise WebError(f"cannot write the site to {out} ({why}): nothing was changed there") from None
+    if old is not None:
+        remove_site(old, previous)
     return total
 
 
-def make_handler(files: dict[str, Path | bytes]):
+def swap(build: Path, target: Path, exists: bool) -> Path | None:
+    """Rename `build` to `target`; an existing `target` first moves aside (returned, still whole)."""
+    if not exists:
+        os.rename(build, target)  # fails rather than replace a folder that appeared meanwhile with files
+        return None
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rmdir(old)  # a fresh name beside the target, for the rename
+    os.rename(target, old)
+    try:
+        os.rename(build, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    return old
+
+
+def remove_site(old: Path, listed: list[str]) -> None:
+    """Delete the replaced site: the files it listed, then its folders once empty. Anything else stays."""
+    for rel in listed:
+        path = old / rel
+        try:
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+        except OSError:
+            pass
+    for folder, _, _ in sorted(os.walk(old, followlinks=False), key=lambda w: -len(Path(w[0]).parts)):
+        try:
+            os.rmdir(folder)  # the deepest first; only empty ones go
+        except OSError:
+            pass
+    if old.exists():
+        print(f"note      kept {old}: the earlier site there holds files this command did not write", file=sys.stderr)
+
+
+# ---- the server ----------------------------------------------------------------------------------
+
+
+class HeadDeadline:
+    """The request stream, with one deadline for the request line and headers together (not per read),
+    so a client that trickles a byte at a time cannot keep the connection either."""
+
+    def __init__(self, raw, connection):
+        self.raw, self.connection, self.deadline = raw, connection, None
+
+    def readline(self, size=-1):
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request took too long")
+            self.connection.settimeout(left)
+        return self.raw.readline(size)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def make_handler(files: dict[str, Path | bytes | Scrubbed], timeout: float = TIMEOUT):
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "mnist-web"
+
+        def setup(self):
+            self.timeout = timeout  # every socket operation (StreamRequestHandler applies it)
+            super().setup()
+            self.rfile = HeadDeadline(self.rfile, self.connection)
+
+        def handle_one_request(self):
+            self.rfile.deadline = time.monotonic() + timeout  # also bounds an idle kept-alive connection
+            super().handle_one_request()
+
+        def parse_request(self):
+            try:
+                return super().parse_request()
+            finally:  # the request is in: the response's writes get the per-operation timeout
+                self.rfile.deadline = None
+                self.connection.settimeout(timeout)
+
+        def end_headers(self):
+            self.send_header("X-Content-Type-Options", "nosniff")  # every response, errors included
+            super().end_headers()
 
         def do_GET(self):
             self.send(body=True)
@@ -112,13 +329,16 @@ def make_handler(files: dict[str, Path | bytes]):
 
         def send(self, body: bool):
             rel = unquote(urlsplit(self.path).path).lstrip("/") or "index.html"
-            src = files.get(rel)  # only the listed files: no directory listing, no ../
+            src = files.get(rel)  # only the listed files: no directory listing, no ../, no dotfiles
+            try:
+                data = content(src) if src is not None else None
+                size = len(data) if data is not None else src.stat().st_size if src is not None else None
+            except (OSError, ValueError):
+                src = None  # deleted or broken since the server started
             if src is None:
                 self.send_error(404, "not found")
                 return
-            data = src if isinstance(src, bytes) else None
             try:
-                size = len(data) if data is not None else src.stat().st_size
                 self.send_response(200)
                 self.send_header("Content-Type", TYPES.get(Path(rel).suffix, "application/octet-stream"))
                 self.send_header("Content-Length", str(size))
@@ -129,31 +349,67 @@ def make_handler(files: dict[str, Path | bytes]):
                         self.wfile.write(data)
                     else:
                         with open(src, "rb") as f:
-                            shutil.copyfileobj(f, self.wfile)
+                            shutil.copyfileobj(f, self.wfile)  # 64 KiB writes, each within the timeout
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the browser went away mid-file
+                self.close_connection = True  # the browser went away mid-file
+            except OSError:
+                self.close_connection = True  # the file went away mid-file: the length cannot be kept
 
         def log_message(self, format, *args):  # one line per failed request only
             if len(args) > 1 and str(args[1]).startswith(("4", "5")):
-                sys.stderr.write(f"{self.address_string()} {format % args}\n")
+                # The standard library's escaping: the request line is the client's text, control characters included.
+                message = (format % args).translate(CONTROL)
+                sys.stderr.write(f"{self.address_string()} {message}\n")
 
     return Handler
 
 
-def serve(files: dict[str, Path | bytes], model: Path, host: str, port: int) -> None:
+def make_server(host: str, port: int, handler) -> tuple[http.server.ThreadingHTTPServer, bool]:
+    """A threading server on (host, port): IPv4 or IPv6 as `host` says, `::` dual-stack where the system allows.
+    Returns it and whether it also takes IPv4 (for the URL to print)."""
+    family = socket.AF_INET
+    if host:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    dual = [family == socket.AF_INET]
+
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = family
+
+        def server_bind(self):
+            if family == socket.AF_INET6 and host == "::":
+                try:
+                    self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                    dual[0] = True
+                except (AttributeError, OSError):
+                    pass  # IPv6 only then
+            super().server_bind()
+
+        def handle_error(self, request, client_address):
+            # A client's broken connection is not the server's error: one escaped line, no traceback.
+            error = sys.exc_info()[1]
+            if not isinstance(error, (ConnectionError, TimeoutError)):
+                line = f"{client_address[0]} error: {error!r}".translate(CONTROL)
+                sys.stderr.write(line + "\n")
+
+    return Server((host, port), handler), dual[0]
+
+
+def serve(files: dict[str, Path | bytes | Scrubbed], model: Path, host: str, port: int, timeout: float = TIMEOUT) -> None:
+    shown = f"[{host}]" if ":" in host else host
     try:
-        server = http.server.ThreadingHTTPServer((host, port), make_handler(files))
+        server, ipv4 = make_server(host, port, make_handler(files, timeout))
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise WebError(f"port {port} on {host} is in use: pick another with --port (or --port 0 for any free one)") from None
-        raise WebError(f"cannot listen on {host}:{port} ({e.strerror or e}): check --host and --port") from None
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else shown}:{server.server_address[1]}/"
-    variants = " + ".join(m["variant"] for m in json.loads(files["models.json"])["models"])
+        raise WebError(f"cannot listen on {shown}:{port} ({e.strerror or e}): check --host and --port") from None
+    local = "127.0.0.1" if host in ("0.0.0.0", "") or (host == "::" and ipv4) else "[::1]" if host == "::" else shown
+    url = f"http://{local}:{server.server_address[1]}/"
+    variants = " + ".join(m["variant"] for m in json.loads(files[MANIFEST])["models"])
     print(f"model     {model} ({variants})", flush=True)
     print(f"runtime   onnxruntime-web {ort_version()} (wasm, 1 thread): inference runs in the browser", flush=True)
     if host in ("0.0.0.0", "::", ""):
-        print("network   listening on every interface: a phone on this network opens http://THIS-MACHINE-IP:"
+        stack = " (IPv6 and IPv4)" if host == "::" and ipv4 else " (IPv6 only)" if host == "::" else ""
+        print(f"network   listening on every interface{stack}: a phone on this network opens http://THIS-MACHINE-IP:"
               f"{server.server_address[1]}/", flush=True)
     print(f"note      {FILE_NOTE}", flush=True)
     print(f"open      {url}   (Ctrl-C stops)", flush=True)
@@ -168,12 +424,16 @@ def serve(files: dict[str, Path | bytes], model: Path, host: str, port: int) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.web", description="Serve the in-browser digit demo, or write it as a static site.")
     parser.add_argument("--model", default="artifacts/mnist.onnx", help="the exported fp32 .onnx (its .int8.onnx and .json beside it are served too)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, for a phone on this network)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, for a phone on this network; ::, IPv6 too)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT,
+                        help="seconds a client has to send its request, and to take each 64 KiB of a response (default: %(default)g)")
     parser.add_argument("--out", type=Path, help="write a static site to this folder instead of serving")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be 0-65535, not {args.port}")
+    if not 0 < args.timeout < 1e6:
+        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     try:
         files = site_files(Path(args.model))
         if args.out:
@@ -182,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"serve it  python -m http.server -d {args.out} 8000, then open http://127.0.0.1:8000/ (any static host works)")
             print(f"note      {FILE_NOTE}")
             return 0
-        serve(files, Path(args.model), args.host, args.port)
+        serve(files, Path(args.model), args.host, args.port, args.timeout)
     except WebError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
