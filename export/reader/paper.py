@@ -51,9 +51,9 @@ def _desk_frame(paper: np.ndarray, p: dict) -> bool:
 def _desk(m: dict, p: dict) -> np.ndarray:
     """(n,) bool: desk, not ink on the sheet: marks that touch the frame along more than border_contact x
     their longer side without reaching paper_window into it (strips the paper level's closing filled) or
-    lie wholly at its edge, that border a paper level below desk_step x their own
+    lie wholly at its edge, that border a paper level below desk_drop x their own
     (a sheet's edge, seen from the sheet), or that lie at such a step either way on a ground at least
     desk_ground dark (a sheet's edge, seen from the desk)."""
     step = (m["step"] < p["desk_step"]) & (m["ground"] >= p["desk_ground"])
     strip = (m["contact"] > p["border_contact"] * m["side"]) & (m["reach"] < p["paper_window"])
-    return strip | m["rim"] | (m["drop"] < p["desk_step"]) | step
+    return strip | m["rim"] | (m["drop"] < p["desk_drop"]) | step

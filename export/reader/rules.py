@@ -61,12 +61,18 @@ def _rules(d: np.ndarray, p: dict) -> float | None:
 
 
 def _threshold(d: np.ndarray, peak: float, p: dict) -> float:
-    """The darkness ink must exceed on a (H, W) darkness with this peak: ink_rel x peak; on ruled or grid
-    paper, clearly darker than the rules too. ImageError when the page holds only rules."""
+    """The darkness ink must exceed on a (H, W) darkness with this peak: ink_rel x peak, and clear of the
+    noise; on ruled or grid paper, clearly darker than the rules too. ImageError when the page holds only
+    rules."""
     level = _rules(d, p)
-    t = p["ink_rel"] * peak
-    if level is not None:
-        if peak < p["line_contrast"] * level:
-            raise ImageError("no digit found (blank image; only ruled lines)")
-        t = min(max(t, p["line_margin"] * level), p["line_max_rel"] * peak)
-    return t
+    # Ink stands out from the noise too: noise_k x its robust sigma (1.4826 x the median absolute deviation
+    # of the darkness; the paper is most of the frame) above the median (the paper level, a running max,
+    # sits on the noise's peaks, so the paper itself reads a little dark). Camera noise in a dim photo
+    # otherwise links into webs of "ink" around a faint digit, or into blots on a dark desk.
+    mid = float(np.median(d))
+    t = max(p["ink_rel"] * peak, mid + p["noise_k"] * 1.4826 * float(np.median(np.abs(d - mid))))
+    if level is None:
+        return t
+    if peak < p["line_contrast"] * level:
+        raise ImageError("no digit found (blank image; only ruled lines)")
+    return min(max(t, p["line_margin"] * level), p["line_max_rel"] * peak)
