@@ -178,8 +178,8 @@ def diff_summary(diffs) -> str:
 def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp_path):
     """The page reads every preprocessing number from the model (predict.py's defaults otherwise) and,
     on the same PNG files, gives predict.py's 28x28 inputs and digits: rendered test digits, then
-    phone-photo-like pictures of every family of tests/photos.py (saved as PNG: browsers and Pillow
-    decode JPEG differently, and predict.py decodes big JPEGs at reduced scale in the DCT domain)."""
+    phone-photo-like pictures of every family of tests/photos.py (saved as PNG: predict.py reads a
+    JPEG's own Y channel, the browser its decoded RGB, so JPEG inputs agree closely, not exactly)."""
     from tests.photos import FAMILIES, photo_set
 
     images, labels = digits

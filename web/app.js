@@ -377,10 +377,7 @@ async function classifyFiles(files) {
   const m = model, failed = [], good = [];
   for (const file of files) {
     try {
-      // A JPEG (by its first bytes, as Pillow tells) is preprocessed as image.py decodes it: at reduced scale.
-      const head = new Uint8Array(await file.slice(0, 3).arrayBuffer());
-      const jpeg = [0xff, 0xd8, 0xff].every((b, i) => head[i] === b);
-      good.push({ name: file.name, input: preprocess(await decode(file), m.params, { jpeg }) });
+      good.push({ name: file.name, input: preprocess(await decode(file), m.params) });
     } catch (e) {
       failed.push({ name: file.name, error: e instanceof ImageError ? e.message : `cannot read (${e.message ?? e})` });
     }

@@ -38,8 +38,8 @@ function _components(mask) {
 }
 
 // marks.py _marks: per 8-connected mark of a mask: its runs, area, ink mass (summed d), centre,
-// box (y0, x0, y1, x1; ends exclusive), longer side, frame contact, the paper level's steepest drop and
-// step beside it, and the ground around it.
+// box (y0, x0, y1, x1; ends exclusive), longer side, frame contact, reach into the frame, the paper
+// level's steepest drop and step beside it, and the ground around it.
 export function _marks(mask, d, paper, p) {
   const { h, w } = mask, { rows, starts, ends, comp, n } = _components(mask);
   // Row prefix sums of darkness in float32 (np.cumsum), the run's mass their float32 difference.
@@ -49,7 +49,8 @@ export function _marks(mask, d, paper, p) {
     rows, starts, ends, comp, n, area: new Float64Array(n), mass: new Float64Array(n), cy: new Float64Array(n),
     cx: new Float64Array(n), y0: new Int32Array(n).fill(h), x0: new Int32Array(n).fill(w), y1: new Int32Array(n),
     x1: new Int32Array(n), side: new Int32Array(n), peak: new Float64Array(n), contact: new Float64Array(n),
-    rim: new Uint8Array(n), drop: new Float64Array(n).fill(1), step: new Float64Array(n).fill(1), ground: new Float64Array(n),
+    rim: new Uint8Array(n), reach: new Float64Array(n), drop: new Float64Array(n).fill(1), step: new Float64Array(n).fill(1),
+    ground: new Float64Array(n),
   };
   const e = Math.max(1, Math.floor(p.edge * Math.min(h, w) + 0.5));
   let ratio = null, drop = null; // the paper level's steepest step either way, and its steepest drop
@@ -74,6 +75,7 @@ export function _marks(mask, d, paper, p) {
     for (let x = s; x < t; x++) {
       m.peak[c] = Math.max(m.peak[c], d.px[y * w + x]);
       if (y < e || y >= h - e || x < e || x >= w - e) m.contact[c] += 1;
+      m.reach[c] = Math.max(m.reach[c], Math.min(y, h - 1 - y, x, w - 1 - x)); // px from the nearest frame edge
       if (ratio) {
         m.step[c] = Math.min(m.step[c], ratio[y * w + x]);
         m.drop[c] = Math.min(m.drop[c], drop[y * w + x]);
@@ -86,6 +88,7 @@ export function _marks(mask, d, paper, p) {
     m.side[c] = Math.max(m.y1[c] - m.y0[c], m.x1[c] - m.x0[c]);
     m.rim[c] = m.contact[c] >= m.area[c] ? 1 : 0; // all of it within the frame's margin
     m.contact[c] /= e;
+    m.reach[c] /= Math.min(h, w); // its reach into the frame: its deepest pixel's distance, / short side
   }
   if (!paper) return m; // no desk in the frame: the ground is never asked for
   // The ground: mean darkness of the pixels in the mark's box that are not the mark's (np.cumsum in

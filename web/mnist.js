@@ -1,7 +1,7 @@
-// MNIST's own steps (step 7): the twin of export/reader/mnist.py: the cropped digit's longer side to `fit`
-// px, centre of mass at the canvas centre.
+// MNIST's own steps (step 7): the twin of export/reader/mnist.py: strokes at least MNIST's width, the
+// cropped digit's longer side to `fit` px, centre of mass at the canvas centre.
 
-import { _weights, f32, minMax } from "./filters.js";
+import { _max2, _weights, f32, minMax } from "./filters.js";
 import { ImageError } from "./image.js";
 
 // mnist.py _mnist: the digit cropped to its box, {h, w, px} light on dark -> Float32Array(canvas * canvas)
@@ -40,4 +40,40 @@ export function _mnist(crop, fit, canvas) {
     for (let c = Math.max(ox, 0); c < Math.min(ox + fw, canvas); c++) out[y * canvas + c] = r[(y - oy) * fw + (c - ox)];
   }
   return out;
+}
+
+// mnist.py _stroke_width: mean stroke width in px of a mask {h, w, px}: 2 x area / perimeter, the
+// perimeter counted along rows and columns (mask edges against unset pixels or the frame) and scaled by
+// pi/4, the mean of |cos| + |sin| over all directions.
+export function _stroke_width(mask) {
+  const { h, w, px } = mask;
+  let area = 0, edges = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (!px[i]) continue;
+      area++;
+      edges += (y === 0 || !px[i - w]) + (y === h - 1 || !px[i + w]) + (x === 0 || !px[i - 1]) + (x === w - 1 || !px[i + 1]);
+    }
+  }
+  return (2 * area) / Math.max((edges * Math.PI) / 4, 1);
+}
+
+// mnist.py _thicken: the digit {h, w, px} (H, W) and its mask, cropped to its box [y0, x0, y1, x1] ->
+// {h, w, px} float32, its strokes first thickened (a running max over a square) to at least `stroke` px
+// at the scale that brings the box's longer side to `fit` px. The box grows by the px added, within the image.
+export function _thicken(x, mask, box, fit, stroke) {
+  const { h, w } = x;
+  let [y0, x0, y1, x1] = box;
+  const bh = y1 - y0, bw = x1 - x0, crop = new Uint8Array(bh * bw);
+  for (let y = 0; y < bh; y++) for (let c = 0; c < bw; c++) crop[y * bw + c] = mask.px[(y + y0) * w + c + x0];
+  const grow = Math.floor((stroke * Math.max(bh, bw)) / fit - _stroke_width({ h: bh, w: bw, px: crop }) + 0.5); // px
+  if (grow > 0) {
+    x = _max2(x, grow + 1);
+    y0 = Math.max(y0 - (grow >> 1), 0); x0 = Math.max(x0 - (grow >> 1), 0);
+    y1 = Math.min(y1 + grow - (grow >> 1), h); x1 = Math.min(x1 + grow - (grow >> 1), w);
+  }
+  const oh = y1 - y0, ow = x1 - x0, out = new Float32Array(oh * ow);
+  for (let y = 0; y < oh; y++) out.set(x.px.subarray((y + y0) * w + x0, (y + y0) * w + x1), y * ow);
+  return { h: oh, w: ow, px: out };
 }

@@ -41,13 +41,15 @@ export function _desk_frame(paper, p) {
   return percentile32(border, p.desk_frame) < p.desk_step * minMax(paper.px)[1];
 }
 
-// paper.py _desk: marks that are desk, not ink: along or wholly at the frame's edge, or at a sheet's edge
-// (a drop in the paper level beside them, or a step either way on a dark ground).
+// paper.py _desk: marks that are desk, not ink: along the frame's edge without reaching paper_window into
+// it (strips the paper level's closing filled) or wholly at its edge, or at a sheet's edge (a drop in the
+// paper level beside them, or a step either way on a dark ground).
 export function _desk(m, p) {
   const out = new Uint8Array(m.n);
   for (let c = 0; c < m.n; c++) {
     const step = m.step[c] < p.desk_step && m.ground[c] >= p.desk_ground;
-    out[c] = m.contact[c] > p.border_contact * m.side[c] || m.rim[c] || m.drop[c] < p.desk_step || step ? 1 : 0;
+    const strip = m.contact[c] > p.border_contact * m.side[c] && m.reach[c] < p.paper_window;
+    out[c] = strip || m.rim[c] || m.drop[c] < p.desk_step || step ? 1 : 0;
   }
   return out;
 }

@@ -9,22 +9,25 @@
 // the model's metadata `preprocessing` entry over DEFAULTS (params.js).
 
 import { _border, _box3, _odd, f32, median, minMax } from "./filters.js";
-import { ImageError, to_gray } from "./image.js";
+import { ImageError, _factor, _grey, _shrink } from "./image.js";
 import { _digit, _marks, _paint } from "./marks.js";
-import { _mnist } from "./mnist.js";
+import { _mnist, _thicken } from "./mnist.js";
 import { _darkness, _desk, _desk_frame, _polarities } from "./paper.js";
 import { DEFAULTS } from "./params.js";
 import { _threshold } from "./rules.js";
 
 // preprocess.py _steps: the whole preprocessing, in order -> Float32Array(canvas * canvas).
-function _steps(image, p, jpeg = false) {
-  // 1. Grey working image, longer side work..2*work-1 px (or smaller if the input is).
-  const g = to_gray(image, Math.trunc(p.work), p.luma, jpeg);
+function _steps(image, p) {
+  // 1. Grey working image, longer side work..2*work-1 px (or smaller if the input is), each f x f block
+  //    its darkest pixel: thin dark strokes survive the reduction.
+  const a = _grey(image, p.luma), f = _factor([a.h, a.w], Math.trunc(p.work)), g = _shrink(a, f, false);
   // 2. Polarity: dark ink on light paper (when unsure, the second reading if the first finds no digit).
+  //    Light ink is reduced by its lightest pixel instead, then inverted.
   const readings = _polarities(g, _odd(p.polarity_window * Math.min(g.h, g.w), 3), p);
   for (let i = 0; i < readings.length; i++) {
     try {
-      return _read(readings[i] ? { ...g, px: g.px.map((v) => 1 - v) } : g, readings[i], p, readings.length > 1);
+      const light = readings[i] && _shrink(a, f, true); // light ink: each block's lightest pixel, inverted
+      return _read(light ? { ...light, px: light.px.map((v) => 1 - v) } : g, readings[i], p, readings.length > 1);
     } catch (e) {
       if (!(e instanceof ImageError) || i === readings.length - 1) throw e;
     }
@@ -64,20 +67,15 @@ function _read(g, inverted, p, unsure = false) {
   if (unsure && inverted && level / area < p.unsure_ground * median(_border(paper))) {
     throw new ImageError("no digit found (blank image)");
   }
-  const bh = y1 - y0, bw = x1 - x0, tt = f32(t), scale = f32(Math.max(ink - t, 1e-6)), x = new Float32Array(bh * bw);
-  for (let y = 0; y < bh; y++) {
-    for (let c = 0; c < bw; c++) {
-      const i = (y + y0) * w + c + x0;
-      x[y * bw + c] = mask.px[i] ? Math.min(Math.max(f32(f32(dpx[i] - tt) / scale), 0), 1) : 0;
-    }
-  }
-  // 7. MNIST's own steps: longer side to `fit` px, values to peak 1, centre of mass at the canvas centre.
-  return _mnist({ h: bh, w: bw, px: x }, fit, canvas);
+  const tt = f32(t), scale = f32(Math.max(ink - t, 1e-6)), x = new Float32Array(n); // (H, W)
+  for (let i = 0; i < n; i++) x[i] = mask.px[i] ? Math.min(Math.max(f32(f32(dpx[i] - tt) / scale), 0), 1) : 0;
+  // 7. MNIST's own steps: strokes at least MNIST's width, longer side to `fit` px, values to peak 1,
+  //    centre of mass at the canvas centre.
+  return _mnist(_thicken({ h, w, px: x }, mask, [y0, x0, y1, x1], fit, p.stroke), fit, canvas);
 }
 
 // preprocess.py preprocess: any image of one digit -> Float32Array(canvas * canvas) in [0, 1], light
 // digit on dark, as in MNIST. `params`: preprocessingParams(the model's metadata entry).
-// `jpeg`: the file was a JPEG (image.py decodes those at reduced scale; see image.js to_gray).
-export function preprocess(image, params = DEFAULTS.preprocessing, { jpeg = false } = {}) {
-  return _steps(image, params, jpeg);
+export function preprocess(image, params = DEFAULTS.preprocessing) {
+  return _steps(image, params);
 }
