@@ -1,11 +1,11 @@
-"""MNIST's own steps (step 7): strokes at least MNIST's width, the cropped digit's longer side to `fit` px,
+"""MNIST's own steps (step 7): strokes near MNIST's width, the cropped digit's longer side to `fit` px,
 centre of mass at the canvas centre."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .filters import _max2, _weights
+from .filters import _max2, _min2, _weights
 from .image import ImageError
 
 
@@ -39,15 +39,21 @@ def _stroke_width(mask: np.ndarray) -> float:
     return float(2 * mask.sum() / max(edges * np.pi / 4, 1))
 
 
-def _thicken(x: np.ndarray, mask: np.ndarray, box, fit: int, stroke: float) -> np.ndarray:
+def _stroke(x: np.ndarray, mask: np.ndarray, box, fit: int, p: dict) -> np.ndarray:
     """The digit (H, W) float32 and its mask, cropped to its box (y0, x0, y1, x1) -> (h, w) float32, its
-    strokes first thickened (a running max over a square) to at least `stroke` px at the scale that brings
-    the box's longer side to `fit` px. MNIST's strokes are about 2.3 px wide on its 20 px digits; a
-    ballpoint stroke 3 px wide on a digit 250 px tall would shrink to 0.24 px, a faint hairline the model
-    never saw. The box grows by the px added, within the image."""
+    strokes first brought towards MNIST's width at the scale that brings the box's longer side to `fit` px.
+    MNIST's strokes are about 2.3 px wide on its 20 px digits; a ballpoint stroke 3 px wide on a digit 250
+    px tall would shrink to 0.24 px, a faint hairline the model never saw: thinner strokes are thickened (a
+    running max over a square) to `stroke` px. A marker's strokes, wider than stroke_max x that, are thinned
+    (a running min) by `thin` of their excess, where the digit is at least 2 x fit px (smaller ones have
+    no pixels to spare). The box grows by the px added, within the image."""
     h, w = x.shape
     y0, x0, y1, x1 = box
-    grow = int(np.floor(stroke * max(y1 - y0, x1 - x0) / fit - _stroke_width(mask[y0:y1, x0:x1]) + 0.5))  # px
+    side = max(y1 - y0, x1 - x0)
+    width = _stroke_width(mask[y0:y1, x0:x1])  # px
+    grow = int(np.floor(p["stroke"] * side / fit - width + 0.5))  # px to add
+    if width > p["stroke_max"] * p["stroke"] * side / fit and side >= 2 * fit:
+        x = _min2(x, int(p["thin"] * -grow) + 1)
     if grow > 0:
         x = _max2(x, grow + 1)
         y0, x0 = max(y0 - grow // 2, 0), max(x0 - grow // 2, 0)

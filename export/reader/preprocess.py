@@ -15,7 +15,7 @@ import numpy as np
 from .filters import _border, _box3, _odd
 from .image import ImageError, _factor, _grey, _shrink
 from .marks import _digit, _marks, _paint
-from .mnist import _mnist, _thicken
+from .mnist import _mnist, _stroke
 from .paper import _darkness, _desk, _desk_frame, _polarities
 from .params import PREPROCESSING
 from .rules import _threshold
@@ -84,9 +84,9 @@ def _read(g: np.ndarray, inverted: bool, p: dict, unsure: bool = False) -> tuple
     info["box"] = (int(y0), int(x0), int(y1), int(x1))
     ink = float(d3[mask].max())  # the digit's own peak: its value 1
     x = np.where(mask, np.clip((d - t) / max(ink - t, 1e-6), 0, 1), 0).astype(np.float32)  # (H, W)
-    # 7. MNIST's own steps: strokes at least MNIST's width, longer side to `fit` px, values to peak 1,
+    # 7. MNIST's own steps: strokes near MNIST's width, longer side to `fit` px, values to peak 1,
     #    centre of mass at the canvas centre.
-    return _mnist(_thicken(x, mask, info["box"], fit, p["stroke"]), fit, canvas), info
+    return _mnist(_stroke(x, mask, info["box"], fit, p), fit, canvas), info
 
 
 def preprocess(image, fit: int = 20, canvas: int = 28, params: dict | None = None) -> np.ndarray:
