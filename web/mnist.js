@@ -1,7 +1,7 @@
 // MNIST's own steps (step 7): the twin of export/reader/mnist.py: strokes at least MNIST's width, the
 // cropped digit's longer side to `fit` px, centre of mass at the canvas centre.
 
-import { _max2, _weights, f32, minMax } from "./filters.js";
+import { _max2, _min2, _weights, f32, minMax } from "./filters.js";
 import { ImageError } from "./image.js";
 
 // mnist.py _mnist: the digit cropped to its box, {h, w, px} light on dark -> Float32Array(canvas * canvas)
@@ -59,15 +59,19 @@ export function _stroke_width(mask) {
   return (2 * area) / Math.max((edges * Math.PI) / 4, 1);
 }
 
-// mnist.py _thicken: the digit {h, w, px} (H, W) and its mask, cropped to its box [y0, x0, y1, x1] ->
-// {h, w, px} float32, its strokes first thickened (a running max over a square) to at least `stroke` px
-// at the scale that brings the box's longer side to `fit` px. The box grows by the px added, within the image.
-export function _thicken(x, mask, box, fit, stroke) {
+// mnist.py _stroke: the digit {h, w, px} (H, W) and its mask, cropped to its box [y0, x0, y1, x1] ->
+// {h, w, px} float32, its strokes first brought towards MNIST's width at the scale that brings the box's
+// longer side to `fit` px: thickened (a running max over a square) to `stroke` px when thinner; thinned
+// (a running min) by `thin` of their excess when wider than stroke_max x that, where the digit is at least
+// 2 x fit px. The box grows by the px added, within the image.
+export function _stroke(x, mask, box, fit, p) {
   const { h, w } = x;
   let [y0, x0, y1, x1] = box;
-  const bh = y1 - y0, bw = x1 - x0, crop = new Uint8Array(bh * bw);
+  const bh = y1 - y0, bw = x1 - x0, crop = new Uint8Array(bh * bw), side = Math.max(bh, bw);
   for (let y = 0; y < bh; y++) for (let c = 0; c < bw; c++) crop[y * bw + c] = mask.px[(y + y0) * w + c + x0];
-  const grow = Math.floor((stroke * Math.max(bh, bw)) / fit - _stroke_width({ h: bh, w: bw, px: crop }) + 0.5); // px
+  const width = _stroke_width({ h: bh, w: bw, px: crop }); // px
+  const grow = Math.floor((p.stroke * side) / fit - width + 0.5); // px to add
+  if (width > (p.stroke_max * p.stroke * side) / fit && side >= 2 * fit) x = _min2(x, Math.trunc(p.thin * -grow) + 1);
   if (grow > 0) {
     x = _max2(x, grow + 1);
     y0 = Math.max(y0 - (grow >> 1), 0); x0 = Math.max(x0 - (grow >> 1), 0);

@@ -49,7 +49,7 @@ export function _desk(m, p) {
   for (let c = 0; c < m.n; c++) {
     const step = m.step[c] < p.desk_step && m.ground[c] >= p.desk_ground;
     const strip = m.contact[c] > p.border_contact * m.side[c] && m.reach[c] < p.paper_window;
-    out[c] = strip || m.rim[c] || m.drop[c] < p.desk_step || step ? 1 : 0;
+    out[c] = strip || m.rim[c] || m.drop[c] < p.desk_drop || step ? 1 : 0;
   }
   return out;
 }

@@ -11,7 +11,7 @@
 import { _border, _box3, _odd, f32, median, minMax } from "./filters.js";
 import { ImageError, _factor, _grey, _shrink } from "./image.js";
 import { _digit, _marks, _paint } from "./marks.js";
-import { _mnist, _thicken } from "./mnist.js";
+import { _mnist, _stroke } from "./mnist.js";
 import { _darkness, _desk, _desk_frame, _polarities } from "./paper.js";
 import { DEFAULTS } from "./params.js";
 import { _threshold } from "./rules.js";
@@ -69,9 +69,9 @@ function _read(g, inverted, p, unsure = false) {
   }
   const tt = f32(t), scale = f32(Math.max(ink - t, 1e-6)), x = new Float32Array(n); // (H, W)
   for (let i = 0; i < n; i++) x[i] = mask.px[i] ? Math.min(Math.max(f32(f32(dpx[i] - tt) / scale), 0), 1) : 0;
-  // 7. MNIST's own steps: strokes at least MNIST's width, longer side to `fit` px, values to peak 1,
+  // 7. MNIST's own steps: strokes near MNIST's width, longer side to `fit` px, values to peak 1,
   //    centre of mass at the canvas centre.
-  return _mnist(_thicken({ h, w, px: x }, mask, [y0, x0, y1, x1], fit, p.stroke), fit, canvas);
+  return _mnist(_stroke({ h, w, px: x }, mask, [y0, x0, y1, x1], fit, p), fit, canvas);
 }
 
 // preprocess.py preprocess: any image of one digit -> Float32Array(canvas * canvas) in [0, 1], light

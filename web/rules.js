@@ -1,7 +1,7 @@
 // Ruled and grid paper (step 5): the twin of export/reader/rules.py: the rules' darkness, and the darkness
 // ink must exceed beside them.
 
-import { _odd, _open1, _run, f32, percentile32 } from "./filters.js";
+import { _odd, _open1, _run, f32, median, percentile32 } from "./filters.js";
 import { ImageError } from "./image.js";
 import { _marks } from "./marks.js";
 
@@ -72,11 +72,14 @@ function _rules(d, p) {
   return levels.length % 2 ? levels[mid] : (levels[mid - 1] + levels[mid]) / 2;
 }
 
-// rules.py _threshold: the darkness ink must exceed on a darkness image with this peak: ink_rel x peak;
-// on ruled or grid paper, clearly darker than the rules too. ImageError when the page holds only rules.
+// rules.py _threshold: the darkness ink must exceed on a darkness image with this peak: ink_rel x peak,
+// and clear of the noise (noise_k robust sigmas above the median); on ruled or grid paper, clearly darker
+// than the rules too. ImageError when the page holds only rules.
 export function _threshold(d, peak, p) {
   const level = _rules(d, p);
-  let t = p.ink_rel * peak;
+  const mid = median(d.px), dev = new Float32Array(d.px.length);
+  for (let i = 0; i < dev.length; i++) dev[i] = Math.abs(f32(d.px[i] - mid)); // np.abs(d - mid), float32
+  let t = Math.max(p.ink_rel * peak, mid + p.noise_k * 1.4826 * median(dev));
   if (level !== null) {
     if (peak < p.line_contrast * level) throw new ImageError("no digit found (blank image; only ruled lines)");
     t = Math.min(Math.max(t, p.line_margin * level), p.line_max_rel * peak);
