@@ -1,6 +1,10 @@
-"""Slow: the default recipe in full over 5 seeds, as a user runs it, and the shipped model on rendered digits.
+"""Slow: the recipes in full over their seeds, as a user runs them, and the shipped model on rendered digits.
 
-    python -m pytest -m slow        # about 20 minutes on 2 CPU cores
+    python -m pytest -m slow        # default x 5 seeds, fast x 5, best x 3: by the fit times in docs/results.md
+                                    # about half an hour on AMD Zen 5, over an hour on CPUs without bf16
+
+The bounds are the recipe targets of issue 25 (docs/results.md, "Targets and measured figures, per CPU
+class"): accuracy on every CPU; the fit times only on the CPU class they are set for, printed elsewhere.
 """
 
 import os
@@ -9,9 +13,11 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from src.data import load_mnist
@@ -19,29 +25,62 @@ from tests.conftest import DATA, REPO, run_cli
 
 pytestmark = pytest.mark.slow
 
+# recipe: (seeds, lowest mean test accuracy %, lowest single-seed test accuracy %)
+TARGETS = {
+    "default": (range(5), 99.58, 99.50),
+    "fast": (range(5), 99.50, 99.40),
+    "best": (range(3), 99.65, 99.60),
+}
 
-SEEDS = range(5)
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+
+
+# recipe: (CPU flag the bound is set for, the most seconds of fit time any seed may take). Elsewhere the
+# times are printed, not bounded: AVX2-only CPUs have half the vector width (docs/results.md).
+FIT_SECONDS = {"default": ("avx512f", 180), "fast": ("amx_tile", 50)}
+
+
+def train(recipe: str, work: Path) -> list[dict]:
+    """The recipe once per seed, in one work directory (logs/mnist/version_<i> for the i-th seed)."""
+    seeds = TARGETS[recipe][0]
+    config = [] if recipe == "default" else ["--config", str(REPO / "configs" / f"{recipe}.yaml")]
+    runs = []
+    for i, seed in enumerate(seeds):
+        start = time.monotonic()
+        proc = run_cli("fit", *config, "--data.data_dir", str(DATA), "--seed_everything", str(seed), cwd=work,
+                       timeout=3600)
+        acc = float(re.search(r"^test accuracy\s+([\d.]+)%", proc.stdout, re.M).group(1))
+        results = yaml.safe_load((work / "logs" / "mnist" / f"version_{i}" / "results.yaml").read_text())
+        runs.append({"seed": seed, "acc": acc, "fit": results["fit_seconds"], "wall": time.monotonic() - start})
+    return runs
 
 
 @pytest.fixture(scope="module")
 def default_runs(tmp_path_factory):
-    """The default recipe once per seed, in one work directory (logs/mnist/version_<seed>)."""
     work = tmp_path_factory.mktemp("default")
-    runs = []
-    for seed in SEEDS:
-        start = time.monotonic()
-        proc = run_cli("fit", "--data.data_dir", str(DATA), "--seed_everything", str(seed), cwd=work, timeout=1800)
-        acc = float(re.search(r"^test accuracy\s+([\d.]+)%", proc.stdout, re.M).group(1))
-        runs.append({"seed": seed, "acc": acc, "seconds": time.monotonic() - start})
-    return {"work": work, "runs": runs}
+    return {"work": work, "runs": train("default", work)}
 
 
-def test_default_recipe_accuracy_over_seeds_and_time(default_runs):
-    accs = [r["acc"] for r in default_runs["runs"]]
-    print("\ndefault recipe: " + ", ".join(f"seed {r['seed']} {r['acc']:.2f}% in {r['seconds']:.0f} s" for r in default_runs["runs"]))
+@pytest.mark.parametrize("recipe", ["default", "fast", "best"])
+def test_recipe_accuracy_over_seeds_and_time(recipe, request, tmp_path_factory):
+    runs = request.getfixturevalue("default_runs")["runs"] if recipe == "default" else train(recipe, tmp_path_factory.mktemp(recipe))
+    accs = [r["acc"] for r in runs]
+    print(f"\n{recipe}: " + ", ".join(f"seed {r['seed']} {r['acc']:.2f}% (fit {r['fit']:.0f} s, command {r['wall']:.0f} s)" for r in runs))
     print(f"mean {statistics.fmean(accs):.3f}%, sd {statistics.stdev(accs):.3f}, min {min(accs):.2f}%")
-    assert statistics.fmean(accs) >= 99.62 and min(accs) >= 99.55  # the recipe's targets, for any seed
-    assert max(r["seconds"] for r in default_runs["runs"]) <= 180  # the whole command, 2 CPU cores
+    _, mean_target, worst_target = TARGETS[recipe]
+    assert statistics.fmean(accs) >= mean_target and min(accs) >= worst_target, (recipe, accs)
+    if recipe in FIT_SECONDS:
+        flag, seconds = FIT_SECONDS[recipe]
+        if flag in cpu_flags():
+            assert max(r["fit"] for r in runs) <= seconds, (recipe, [r["fit"] for r in runs])
+        else:
+            print(f"{recipe}: no {flag} on this CPU, fit times printed, not bounded")
 
 
 def test_rendered_test_digits(default_runs, tmp_path):
