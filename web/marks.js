@@ -49,7 +49,7 @@ export function _marks(mask, d, paper, p) {
     rows, starts, ends, comp, n, area: new Float64Array(n), mass: new Float64Array(n), cy: new Float64Array(n),
     cx: new Float64Array(n), y0: new Int32Array(n).fill(h), x0: new Int32Array(n).fill(w), y1: new Int32Array(n),
     x1: new Int32Array(n), side: new Int32Array(n), peak: new Float64Array(n), contact: new Float64Array(n),
-    rim: new Uint8Array(n), reach: new Float64Array(n), drop: new Float64Array(n).fill(1), step: new Float64Array(n).fill(1),
+    rim: new Uint8Array(n), corner: new Uint8Array(n), reach: new Float64Array(n), drop: new Float64Array(n).fill(1), step: new Float64Array(n).fill(1),
     ground: new Float64Array(n),
   };
   const e = Math.max(1, Math.floor(p.edge * Math.min(h, w) + 0.5));
@@ -75,6 +75,8 @@ export function _marks(mask, d, paper, p) {
     for (let x = s; x < t; x++) {
       m.peak[c] = Math.max(m.peak[c], d.px[y * w + x]);
       if (y < e || y >= h - e || x < e || x >= w - e) m.contact[c] += 1;
+      if (y < e || y >= h - e) m.corner[c] |= 1; // a top or bottom margin ...
+      if (x < e || x >= w - e) m.corner[c] |= 2; // ... and a left or right one: in a corner (3)
       m.reach[c] = Math.max(m.reach[c], Math.min(y, h - 1 - y, x, w - 1 - x)); // px from the nearest frame edge
       if (ratio) {
         m.step[c] = Math.min(m.step[c], ratio[y * w + x]);
@@ -87,6 +89,7 @@ export function _marks(mask, d, paper, p) {
     m.cx[c] /= Math.max(m.area[c], 1);
     m.side[c] = Math.max(m.y1[c] - m.y0[c], m.x1[c] - m.x0[c]);
     m.rim[c] = m.contact[c] >= m.area[c] ? 1 : 0; // all of it within the frame's margin
+    m.corner[c] = m.corner[c] === 3 ? 1 : 0;
     m.contact[c] /= e;
     m.reach[c] /= Math.min(h, w); // its reach into the frame: its deepest pixel's distance, / short side
   }
@@ -128,7 +131,7 @@ export function _digit(d, t, paper, p) {
   const least = Math.max(p.mark_ink, p.mark_peak * top);
   let any = false, best = 0, bestScore = -Infinity;
   for (let c = 0; c < m.n; c++) {
-    ok[c] = ok[c] && m.peak[c] >= least ? 1 : 0;
+    ok[c] = ok[c] && m.peak[c] >= least && m.peak[c] - m.ground[c] >= p.mark_contrast ? 1 : 0; // darker than its ground
     any ||= !!ok[c];
     const r = Math.hypot(m.cy[c] - (h - 1) / 2, m.cx[c] - (w - 1) / 2) / s;
     const score = ok[c] ? m.mass[c] / (1 + p.centre_weight * r) : -1;

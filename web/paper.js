@@ -48,7 +48,7 @@ export function _desk(m, p) {
   const out = new Uint8Array(m.n);
   for (let c = 0; c < m.n; c++) {
     const step = m.step[c] < p.desk_step && m.ground[c] >= p.desk_ground;
-    const strip = m.contact[c] > p.border_contact * m.side[c] && m.reach[c] < p.paper_window;
+    const strip = (m.contact[c] > p.border_contact * m.side[c] || m.corner[c]) && m.reach[c] < p.paper_window;
     out[c] = strip || m.rim[c] || m.drop[c] < p.desk_drop || step ? 1 : 0;
   }
   return out;

@@ -71,6 +71,9 @@ def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -
     at_edge = np.bincount(m["pixels"][2], near, n)
     m["contact"] = at_edge / e
     m["rim"] = at_edge >= m["area"]  # all of it within that margin: a sliver of desk at a corner, a JPEG edge
+    # In a corner: touching both a top or bottom margin and a left or right one (desk or grid beside it).
+    m["corner"] = (np.bincount(m["pixels"][2], (pr < e) | (pr >= h - e), n) > 0) \
+        & (np.bincount(m["pixels"][2], (pc < e) | (pc >= w - e), n) > 0)
     # Its reach into the frame: the largest distance of its pixels from the nearest frame edge, / short side.
     # Desk the closing filled in lies in strips narrower than paper_window; a digit that touches the frame
     # (a close-up, a digit cut by the frame) reaches further in.
@@ -115,6 +118,7 @@ def _digit(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict) -> np.nda
     side, area, inside = m["side"], m["area"], ~_desk(m, p)
     ok = (side >= max(3, p["min_size"] * s)) & (area >= p["min_thickness"] * side**2) & inside
     ok &= m["peak"] >= max(p["mark_ink"], p["mark_peak"] * float(m["peak"][ok].max(initial=0)))
+    ok &= m["peak"] - m["ground"] >= p["mark_contrast"]  # ink is darker than the ground around it (desk grain is not)
     if not ok.any():
         raise ImageError("no digit found (blank image)")
     r = np.hypot(m["cy"] - (h - 1) / 2, m["cx"] - (w - 1) / 2) / s

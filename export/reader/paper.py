@@ -50,10 +50,11 @@ def _desk_frame(paper: np.ndarray, p: dict) -> bool:
 
 def _desk(m: dict, p: dict) -> np.ndarray:
     """(n,) bool: desk, not ink on the sheet: marks that touch the frame along more than border_contact x
-    their longer side without reaching paper_window into it (strips the paper level's closing filled) or
-    lie wholly at its edge, that border a paper level below desk_drop x their own
+    their longer side, or in a corner, without reaching paper_window into it (strips the paper level's
+    closing filled; a digit that touches the frame, close up or cut by it, reaches further in) or lie
+    wholly at its edge, that border a paper level below desk_drop x their own
     (a sheet's edge, seen from the sheet), or that lie at such a step either way on a ground at least
     desk_ground dark (a sheet's edge, seen from the desk)."""
     step = (m["step"] < p["desk_step"]) & (m["ground"] >= p["desk_ground"])
-    strip = (m["contact"] > p["border_contact"] * m["side"]) & (m["reach"] < p["paper_window"])
+    strip = ((m["contact"] > p["border_contact"] * m["side"]) | m["corner"]) & (m["reach"] < p["paper_window"])
     return strip | m["rim"] | (m["drop"] < p["desk_drop"]) | step
