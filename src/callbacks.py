@@ -6,7 +6,9 @@ import csv
 import importlib.metadata
 import platform
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -63,7 +65,10 @@ class LastCheckpoint(Callback):
     """checkpoints/last.ckpt, the point to resume from: after every epoch, every N training steps, and on Ctrl-C.
 
     Written with trainer.save_checkpoint, which saves to a temporary file and renames it: a kill at
-    any moment leaves the previous last.ckpt whole.
+    any moment leaves the previous last.ckpt whole. Every save falls between two training steps, where
+    the weights, their average, the optimiser, the schedule, the data position and the random states
+    all agree, so a resume continues exactly: Ctrl-C during a step lets that step finish first (a
+    second Ctrl-C stops at once, and then the step under way may be half done in last.ckpt).
     """
 
     def __init__(self, every_n_train_steps: int = 100):
@@ -72,23 +77,63 @@ class LastCheckpoint(Callback):
             every_n_train_steps: also save within an epoch every this many optimizer steps; 0 for epoch ends only.
         """
         self.every_n_train_steps = every_n_train_steps
+        self._hold = False  # Ctrl-C waits for the end of the step under way
+        self._held = False  # ... and one is waiting
+        self._sigint = None  # the SIGINT handler before fit, while ours is installed
 
     def path(self, trainer: Trainer) -> Path | None:
         ckpt = trainer.checkpoint_callback  # its dirpath is the run's checkpoints/ directory
         return Path(ckpt.dirpath) / "last.ckpt" if ckpt is not None and ckpt.dirpath else None
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers
+            self._sigint, self._hold, self._announce = signal.signal(signal.SIGINT, self._on_sigint), True, trainer.is_global_zero
+
+    def _on_sigint(self, signum, frame) -> None:
+        if not self._hold or self._held:
+            raise KeyboardInterrupt
+        self._held = True
+        if self._announce:
+            print("\nstopping after this training step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    def _stop_if_asked(self) -> None:
+        if self._held:
+            self._held = False
+            raise KeyboardInterrupt  # Lightning calls on_exception, which saves last.ckpt
+
+    def _restore_sigint(self) -> None:
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint, self._hold, self._held = None, False, False
+
     def on_train_batch_end(self, trainer: Trainer, *args) -> None:
         n = self.every_n_train_steps
         if n and trainer.global_step % n == 0 and self.path(trainer):
             trainer.save_checkpoint(self.path(trainer), weights_only=False)
+        self._stop_if_asked()
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking and self._sigint is not None:
+            self._hold = False  # validation changes nothing a resume needs, and it is run again
+            self._stop_if_asked()
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking and self._sigint is not None:
+            self._hold = True
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Runs after validation and after ModelCheckpoint has updated best.ckpt, so the saved
         # state knows the best score so far and a resumed run keeps comparing against it.
         if self.path(trainer):
             trainer.save_checkpoint(self.path(trainer), weights_only=False)
+        self._stop_if_asked()
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._restore_sigint()
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt):  # after Ctrl-C, Lightning ignores SIGINT until it exits
+            self._restore_sigint()
         path = self.path(trainer)
         if not isinstance(exception, KeyboardInterrupt) or trainer.state.fn != TrainerFn.FITTING or path is None:
             return

@@ -133,8 +133,14 @@ def checkpoint_arguments(argv: list[str]) -> list[str]:
         return ["fit", *rest, "--ckpt_path", str(path)]  # a checkpoint outside a run directory: a new run
     version = run_dir.name.removeprefix("version_")
     logger = "--trainer.logger.init_args."
+    # The run's save_dir as it was written, when it still names this directory: ModelCheckpoint keeps its best
+    # score across a resume only if its directory reads the same (else a worse epoch could replace best.ckpt).
+    node = saved
+    for key in ("trainer", "logger", "init_args", "save_dir"):
+        node = node.get(key) if isinstance(node, dict) else None
+    save_dir = str(node) if isinstance(node, str) and Path(node).resolve() == run_dir.parent.parent else str(run_dir.parent.parent)
     return ["fit", "--config", str(run_dir / "config.yaml"), *rest, "--ckpt_path", str(path),
-            f"{logger}save_dir", str(run_dir.parent.parent), f"{logger}name", run_dir.parent.name,
+            f"{logger}save_dir", save_dir, f"{logger}name", run_dir.parent.name,
             f"{logger}version", version if version.isdigit() else run_dir.name]
 
 

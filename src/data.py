@@ -4,6 +4,10 @@ The four official IDX files live in `data/mnist/` (gzip-compressed, checked by t
 decompressed content). Each split is held in memory as one uint8 tensor; a batch is a single
 tensor gather (`__getitems__`), and the float conversion, augmentation and normalisation run on
 the whole batch on the training device (`on_after_batch_transfer`). No per-image Python, no PIL.
+
+Training resumes exactly: the order of the training images is a permutation per epoch that can restart
+partway through (`EpochSampler`), and every checkpoint holds, through the DataModule's `state_dict`,
+how far the epoch got and the random states (torch, the GPU's, numpy, Python) at that point.
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+import os
+import random
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from jsonargparse.typing import NonNegativeFloat, PositiveInt
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from src.checkpoints import primitives
 
@@ -164,6 +171,98 @@ def _batch_is_ready(batch):
     return batch
 
 
+def rng_states(device: torch.device | None = None) -> dict:
+    """The states of the random generators training draws from, as plain data (checkpoints load with weights_only).
+
+    torch's CPU generator (shuffling seeds; augmentation and dropout on CPU), the training GPU's (augmentation and
+    dropout there), numpy's and Python's (unused by this project, kept so that a resume restores whatever is used).
+    """
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+              "python": random.getstate()}
+    if device is not None and device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(states: dict, device: torch.device | None = None) -> None:
+    """Restore what `rng_states` returned."""
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in states and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+class EpochSampler(DistributedSampler):
+    """The training order: a fresh permutation each epoch, which a resumed run can take up partway through.
+
+    One device (`seed=None`): each pass seeds its permutation with a number drawn from torch's global generator,
+    as torch's RandomSampler does. Several devices: DistributedSampler's permutation of `seed + epoch`, padded to
+    a multiple of the ranks, every num_replicas-th index for this rank. Both give the orders of the samplers used
+    before (RandomSampler; Lightning's DistributedSampler, which leaves this subclass in place).
+
+    `pass_seed` is the seed of the pass under way; `resume(seed, skip)` makes the next pass use that seed, with
+    no draw, and leave out its first `skip` indices, the ones already trained on.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int | None = None, num_replicas: int = 1, rank: int = 0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed or 0)
+        self.draw_seed = seed is None
+        self.pass_seed: int | None = None
+        self.resuming: tuple[int, int] | None = None
+
+    def resume(self, seed: int, skip: int) -> None:
+        self.resuming, self.pass_seed = (seed, skip), seed
+
+    def __iter__(self):  # a generator, as RandomSampler's: the seed is drawn when the first batch is fetched
+        if self.resuming is not None:
+            (seed, skip), self.resuming = self.resuming, None
+        else:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item()) if self.draw_seed else self.seed + self.epoch
+            skip = 0
+        self.pass_seed = seed
+        indices = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed)).tolist()
+        indices += (indices * math.ceil(self.total_size / len(indices)))[: self.total_size - len(indices)]
+        yield from indices[self.rank : self.total_size : self.num_replicas][skip:]
+
+
+class EvalLoader(DataLoader):
+    """Validation, test and predict batches. Creating a pass's iterator draws from torch's CPU generator: the state
+    before that draw is kept, for a checkpoint saved while validating during fit (see MNISTDataModule.state_dict)."""
+
+    cpu_rng_before: torch.Tensor | None = None
+
+    def __iter__(self):
+        self.cpu_rng_before = torch.get_rng_state()
+        return super().__iter__()
+
+
+class TrainLoader(DataLoader):
+    """The training DataLoader; on its first pass after a resume it restores the checkpoint's random states.
+
+    They are restored where the interrupted run stood: before the pass begins when the checkpoint closed an
+    epoch (the new pass then draws the same seeds as the uninterrupted run), after it begins when the pass is
+    taken up partway (creating the iterator draws a seed that the uninterrupted run drew at the epoch's start).
+    """
+
+    restore: tuple[dict, torch.device | None] | None = None
+
+    def __iter__(self):
+        if self.restore is None:
+            return super().__iter__()
+        (states, device), self.restore = self.restore, None
+        partway = isinstance(self.sampler, EpochSampler) and self.sampler.resuming is not None
+        if not partway:
+            set_rng_states(states, device)
+        iterator = super().__iter__()
+        if partway:
+            set_rng_states(states, device)
+        return iterator
+
+
 class MNISTDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -203,6 +302,8 @@ class MNISTDataModule(L.LightningDataModule):
         self.elastic_px = elastic_px
         self.download = download
         self.train_set = self.val_set = self.test_set = None
+        self.train_sampler: EpochSampler | None = None
+        self._resume: dict | None = None  # from a checkpoint, for the next train_dataloader()
 
     def prepare_data(self) -> None:  # once per node, before setup()
         if self.download and missing_files(self.data_dir):
@@ -221,11 +322,11 @@ class MNISTDataModule(L.LightningDataModule):
         if stage in ("test", "predict") and self.test_set is None:
             self.test_set = InMemoryMNIST(*load_mnist(self.data_dir, train=False))
 
-    def _loader(self, dataset: InMemoryMNIST, train: bool) -> DataLoader:
-        return DataLoader(
+    def _loader(self, dataset: InMemoryMNIST, train: bool, sampler: EpochSampler | None = None) -> DataLoader:
+        return (TrainLoader if train else EvalLoader)(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
+            sampler=sampler,
             drop_last=train,  # no tiny last batch to upset BatchNorm statistics
             collate_fn=_batch_is_ready,
             num_workers=0,  # a batch is one in-memory gather: worker processes would only add IPC
@@ -233,7 +334,21 @@ class MNISTDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
+        trainer = self.trainer
+        shards = trainer.distributed_sampler_kwargs if trainer is not None else None
+        if shards and getattr(trainer._accelerator_connector, "use_distributed_sampler", True):
+            # Lightning's own choice under DDP: DistributedSampler seeded with the run's seed.
+            sampler = EpochSampler(self.train_set, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)), **shards)
+        else:
+            sampler = EpochSampler(self.train_set)
+        loader = self._loader(self.train_set, train=True, sampler=sampler)
+        self.train_sampler = sampler
+        if self._resume is not None:
+            if self._resume["seed"] is not None:
+                sampler.resume(self._resume["seed"], self._resume["batches"] * self.batch_size)
+            loader.restore = (self._resume["rng"], trainer.strategy.root_device)
+            self._resume = None
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, train=False)
@@ -250,6 +365,28 @@ class MNISTDataModule(L.LightningDataModule):
         images, labels = batch  # uint8 (B, 28, 28), int64 (B,)
         training = self.trainer is not None and self.trainer.training
         return self.transform(images, augment=self.augment and training), labels
+
+    def state_dict(self) -> dict:
+        """Where the training data stream stands, saved in every checkpoint: resuming continues it exactly.
+
+        `seed` and `batches`: the permutation of the epoch under way and how many of its batches have had their
+        step (None and 0 once the epoch is complete: the next one draws its own); `rng`: the random states.
+        Checkpoints are saved between steps (LastCheckpoint holds Ctrl-C until the step under way is done).
+        """
+        trainer = self.trainer
+        if trainer is None or self.train_sampler is None:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        partway = 0 < done < trainer.num_training_batches and self.train_sampler.pass_seed is not None
+        rng = rng_states(trainer.strategy.root_device)
+        val = trainer.val_dataloaders
+        if trainer.validating and getattr(val, "cpu_rng_before", None) is not None:
+            # Ctrl-C during validation: the resumed run validates again, and draws again what this pass drew.
+            rng = {**rng, "torch": val.cpu_rng_before}
+        return {"seed": self.train_sampler.pass_seed if partway else None, "batches": done if partway else 0, "rng": rng}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = state if state else None  # applied by the train_dataloader() of the resumed run
 
     def transform(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
         """uint8 (B, 28, 28) -> normalised float (B, 1, 28, 28), randomly warped if `augment`."""

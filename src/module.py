@@ -132,8 +132,14 @@ class MNISTClassifier(L.LightningModule):
         for ema, cur in self._ema_counts:
             ema.copy_(cur)
 
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # The average moves with the weights, inside the step: every hook after it, and so every checkpoint
+        # (LastCheckpoint saves in on_train_batch_end, which Lightning runs for callbacks before this module's),
+        # sees weights and average of the same step. global_step counts the steps before this one.
+        self.update_ema(self.global_step + 1)
+
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        self.update_ema(self.global_step)  # counts the optimizer steps taken, this one included
         if self.logger is not None and self.global_step % self.trainer.log_every_n_steps == 0:
             self.logger.log_metrics({"train/lr": self.lr_schedulers().get_last_lr()[0]}, step=self.global_step)
 

@@ -48,6 +48,8 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")  # inside Lightning, harmless
 warnings.filterwarnings("ignore", ".*args parameter is intended to run from within Python.*")  # main() rewrites argv
 warnings.filterwarnings("ignore", ".*all_gather is deprecated.*")  # inside Lightning's DDP all_gather
+# Lightning looks for state_dict() on the DataLoader; the DataModule's own state_dict saves the position instead.
+warnings.filterwarnings("ignore", ".*your dataloader is not resumable.*")
 
 
 class UserError(Exception):

@@ -50,7 +50,7 @@ def test_dropout_only_in_training():
 
 
 class RecordWeights(L.Callback):
-    """The live weights after every optimizer step; callbacks run before the module's own EMA update."""
+    """The live weights after every optimizer step."""
 
     def __init__(self):
         self.steps = []
