@@ -88,7 +88,7 @@ export function _marks(mask, d, paper, p) {
     m.cy[c] /= Math.max(m.area[c], 1);
     m.cx[c] /= Math.max(m.area[c], 1);
     m.side[c] = Math.max(m.y1[c] - m.y0[c], m.x1[c] - m.x0[c]);
-    m.rim[c] = m.contact[c] >= m.area[c] ? 1 : 0; // all of it within the frame's margin
+    m.rim[c] = m.contact[c] >= m.area[c] || m.reach[c] < 2 * e ? 1 : 0; // all of it within the frame's margin, or 2e of it
     m.corner[c] = m.corner[c] === 3 ? 1 : 0;
     m.contact[c] /= e;
     m.reach[c] /= Math.min(h, w); // its reach into the frame: its deepest pixel's distance, / short side

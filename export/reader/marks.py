@@ -80,6 +80,7 @@ def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -
     reach = np.zeros(n)
     np.maximum.at(reach, m["pixels"][2], np.minimum(np.minimum(pr, h - 1 - pr), np.minimum(pc, w - 1 - pc)))
     m["reach"] = reach / min(h, w)
+    m["rim"] |= reach < 2 * e  # all of it within 2e px of the frame's edge: a rule's end, a sliver of desk
     # The paper level next to the mark, within desk_reach px: its steepest drop (the darkest level there /
     # the level under the mark) and its steepest step either way (the darkest / the brightest there). Ink
     # lies on paper whose level changes slowly. Desk filled in beside a sheet's edge borders unfilled desk,
