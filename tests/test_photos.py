@@ -130,7 +130,8 @@ def test_photos_are_read_per_family(good_model, photo_files):
 @pytest.mark.slow
 def test_photos_are_read_per_family_1200(good_model, tmp_path):
     ph = photos.photo_set(SLOW_N, 0, seed=0)
-    rows = check_table(ph, photos.classify(good_model, photos.write(ph, tmp_path)))
+    # Measured with the tests' model: 94.5% of the 1,200, its weakest family 88.1% (a digit at the edge).
+    rows = check_table(ph, photos.classify(good_model, photos.write(ph, tmp_path)), overall=0.945, family=0.88)
     assert rows[0][1] == SLOW_N
 
 
