@@ -1,13 +1,17 @@
 """The in-browser demo, tested in headless Debian Chromium against the real server.
 
-Each test starts `python -m export.web` as a user does (a fresh port each) and drives the page
+Each test starts `python -m export.web` as a user does, on a free port the system picks (`--port 0`),
+waits for the URL the server prints once it listens (no fixed sleeps, no port picked ahead), and drives the page
 with Playwright. Needs /usr/bin/chromium (Debian's `chromium` package) and node_modules/ from
 `npm ci`; `.ci/run` installs both. The page must agree with onnxruntime for Python and with
 export/predict.py, and draw-to-digit must work with real pointer strokes.
 """
 
+import contextlib
 import io
 import json
+import re
+import select
 import shutil
 import socket
 import subprocess
@@ -286,10 +290,22 @@ def test_int8_model_works_in_the_page(open_page, served, good_model, digits):
     assert np.abs(got - want).max() <= 0.05  # int8 kernels differ between wasm and x86
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@contextlib.contextmanager
+def http_server(site: Path, timeout: float = 60):
+    """`python -m http.server 0 -d SITE` (the static site as docs/web.md serves it), on a free port the system
+    picks; yields the URL it prints once it listens."""
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(site)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline, url = time.monotonic() + timeout, None
+        while url is None and proc.poll() is None and select.select([proc.stdout], [], [], max(0, deadline - time.monotonic()))[0]:
+            match = re.search(r"\((http://[^)]+)\)", proc.stdout.readline())  # Serving HTTP on ... (http://127.0.0.1:PORT/) ...
+            url = match and match.group(1)
+        assert url, f"python -m http.server printed no URL in {timeout} s (exit {proc.poll()})"
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def test_static_site_works_under_http_server(browser, open_page, good_model, digits, tmp_path):
@@ -299,17 +315,7 @@ def test_static_site_works_under_http_server(browser, open_page, good_model, dig
     assert out.returncode == 0, out.stderr
     assert {"index.html", "app.js", "preprocess.js", "params.js", "classifier.js", "models.json", "vendor/ort-wasm-simd-threaded.wasm",
             "models/mnist.onnx", "models/mnist.int8.onnx", "models/mnist.json"} <= {p.relative_to(site).as_posix() for p in site.rglob("*")}
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "-d", str(site), "--bind", "127.0.0.1", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        for _ in range(100):  # until it listens
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with http_server(site) as url:
         images, labels = digits
         page = open_page(url)
         assert page.status().startswith("Ready") and page.errors == []
@@ -319,9 +325,9 @@ def test_static_site_works_under_http_server(browser, open_page, good_model, dig
         context = browser.new_context()
         try:
             as_file = context.new_page()
-            as_file.goto((site / "index.html").as_uri())
-            as_file.wait_for_timeout(500)  # let a module load fail, if it were to overwrite the message
-            assert "cannot work from file://" in as_file.get_by_test_id("status").text_content()
+            as_file.goto((site / "index.html").as_uri())  # returns at the load event: the module has run or failed
+            assert as_file.evaluate("window.lastResults") is None  # app.js never ran, so nothing overwrites ...
+            assert "cannot work from file://" in as_file.get_by_test_id("status").text_content()  # ... this
         finally:
             context.close()
         # A site whose model went missing says so on the page.
@@ -329,9 +335,6 @@ def test_static_site_works_under_http_server(browser, open_page, good_model, dig
         page = open_page(url)
         assert "models/mnist.onnx could not be loaded: not found" in page.status()
         assert page.prediction() == ""
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def wrong_shape_model(path: Path) -> Path:
