@@ -77,9 +77,12 @@ function _rules(d, p) {
 // than the rules too. ImageError when the page holds only rules.
 export function _threshold(d, peak, p) {
   const level = _rules(d, p);
-  const mid = median(d.px), dev = new Float32Array(d.px.length);
-  for (let i = 0; i < dev.length; i++) dev[i] = Math.abs(f32(d.px[i] - mid)); // np.abs(d - mid), float32
-  let t = Math.max(p.ink_rel * peak, mid + p.noise_k * 1.4826 * median(dev));
+  let t = p.ink_rel * peak;
+  if (Math.min(d.h, d.w) >= p.polarity_min_side) { // a photo, not a crop or an icon (see rules.py)
+    const mid = median(d.px), dev = new Float32Array(d.px.length);
+    for (let i = 0; i < dev.length; i++) dev[i] = Math.abs(f32(d.px[i] - mid)); // np.abs(d - mid), float32
+    t = Math.max(t, mid + p.noise_k * 1.4826 * median(dev));
+  }
   if (level !== null) {
     if (peak < p.line_contrast * level) throw new ImageError("no digit found (blank image; only ruled lines)");
     t = Math.min(Math.max(t, p.line_margin * level), p.line_max_rel * peak);

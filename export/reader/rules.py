@@ -65,12 +65,16 @@ def _threshold(d: np.ndarray, peak: float, p: dict) -> float:
     noise; on ruled or grid paper, clearly darker than the rules too. ImageError when the page holds only
     rules."""
     level = _rules(d, p)
-    # Ink stands out from the noise too: noise_k x its robust sigma (1.4826 x the median absolute deviation
-    # of the darkness; the paper is most of the frame) above the median (the paper level, a running max,
-    # sits on the noise's peaks, so the paper itself reads a little dark). Camera noise in a dim photo
-    # otherwise links into webs of "ink" around a faint digit, or into blots on a dark desk.
-    mid = float(np.median(d))
-    t = max(p["ink_rel"] * peak, mid + p["noise_k"] * 1.4826 * float(np.median(np.abs(d - mid))))
+    # Ink stands out from the noise too, in photos (a shorter side of polarity_min_side px or more; in a
+    # crop or an icon the ink can cover 40% of the frame, and the statistics below would measure the ink):
+    # noise_k x its robust sigma (1.4826 x the median absolute deviation of the darkness; the paper is most
+    # of the frame) above the median (the paper level, a running max, sits on the noise's peaks, so the
+    # paper itself reads a little dark). Camera noise in a dim photo otherwise links into webs of "ink"
+    # around a faint digit, or into blots on a dark desk.
+    t = p["ink_rel"] * peak
+    if min(d.shape) >= p["polarity_min_side"]:
+        mid = float(np.median(d))
+        t = max(t, mid + p["noise_k"] * 1.4826 * float(np.median(np.abs(d - mid))))
     if level is None:
         return t
     if peak < p["line_contrast"] * level:
