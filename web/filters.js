@@ -137,3 +137,35 @@ export function _weights(nIn, nOut) {
   }
   return out;
 }
+
+// filters.py _components: 8-connected components of a mask, by runs in row-major order; a
+// component is numbered by its first run (union by smallest index, as filters.py).
+export function _components(mask) {
+  const { h, w, px } = mask, rows = [], starts = [], ends = [], rowFirst = new Int32Array(h + 1);
+  for (let y = 0; y < h; y++) {
+    rowFirst[y] = rows.length;
+    for (let x = 0; x < w; x++) {
+      if (px[y * w + x] && (x === 0 || !px[y * w + x - 1])) { rows.push(y); starts.push(x); }
+      if (px[y * w + x] && (x === w - 1 || !px[y * w + x + 1])) ends.push(x + 1);
+    }
+  }
+  rowFirst[h] = rows.length;
+  const n = rows.length, parent = new Int32Array(n);
+  for (let i = 0; i < n; i++) parent[i] = i;
+  const find = (i) => { while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; } return i; };
+  for (let y = 0; y + 1 < h; y++) { // run a (row y) touches run b (row y + 1): b.start <= a.end and a.start <= b.end
+    for (let a = rowFirst[y]; a < rowFirst[y + 1]; a++) {
+      for (let b = rowFirst[y + 1]; b < rowFirst[y + 2]; b++) {
+        if (starts[b] > ends[a]) break;
+        if (starts[a] <= ends[b]) {
+          const ra = find(a), rb = find(b);
+          if (ra !== rb) { if (ra < rb) parent[rb] = ra; else parent[ra] = rb; }
+        }
+      }
+    }
+  }
+  const comp = new Int32Array(n), label = new Int32Array(n);
+  let count = 0;
+  for (let i = 0; i < n; i++) { const r = find(i); if (r === i) label[i] = count++; comp[i] = label[r]; }
+  return { rows, starts, ends, comp, n: count };
+}

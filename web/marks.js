@@ -1,41 +1,9 @@
 // Marks: the twin of export/reader/marks.py: the 8-connected components of a mask, what each holds, and
 // the digit among them (step 6).
 
-import { _max2, _min2, f32 } from "./filters.js";
+import { _components, _max2, _min2, f32 } from "./filters.js";
 import { ImageError } from "./image.js";
 import { _desk } from "./paper.js";
-
-// marks.py _components: 8-connected components of a mask, by runs in row-major order; a
-// component is numbered by its first run (union by smallest index, as marks.py).
-function _components(mask) {
-  const { h, w, px } = mask, rows = [], starts = [], ends = [], rowFirst = new Int32Array(h + 1);
-  for (let y = 0; y < h; y++) {
-    rowFirst[y] = rows.length;
-    for (let x = 0; x < w; x++) {
-      if (px[y * w + x] && (x === 0 || !px[y * w + x - 1])) { rows.push(y); starts.push(x); }
-      if (px[y * w + x] && (x === w - 1 || !px[y * w + x + 1])) ends.push(x + 1);
-    }
-  }
-  rowFirst[h] = rows.length;
-  const n = rows.length, parent = new Int32Array(n);
-  for (let i = 0; i < n; i++) parent[i] = i;
-  const find = (i) => { while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; } return i; };
-  for (let y = 0; y + 1 < h; y++) { // run a (row y) touches run b (row y + 1): b.start <= a.end and a.start <= b.end
-    for (let a = rowFirst[y]; a < rowFirst[y + 1]; a++) {
-      for (let b = rowFirst[y + 1]; b < rowFirst[y + 2]; b++) {
-        if (starts[b] > ends[a]) break;
-        if (starts[a] <= ends[b]) {
-          const ra = find(a), rb = find(b);
-          if (ra !== rb) { if (ra < rb) parent[rb] = ra; else parent[ra] = rb; }
-        }
-      }
-    }
-  }
-  const comp = new Int32Array(n), label = new Int32Array(n);
-  let count = 0;
-  for (let i = 0; i < n; i++) { const r = find(i); if (r === i) label[i] = count++; comp[i] = label[r]; }
-  return { rows, starts, ends, comp, n: count };
-}
 
 // marks.py _marks: per 8-connected mark of a mask: its runs, area, ink mass (summed d), centre,
 // box (y0, x0, y1, x1; ends exclusive), longer side, frame contact, reach into the frame, the paper

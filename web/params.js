@@ -14,10 +14,10 @@ export const DEFAULTS = {
   preprocessing: {
     fit: 20, canvas: 28, stroke: 2.3, stroke_max: 2.5, thin: 0.8, work: 320, luma: [0.299, 0.587, 0.114],
     polarity_window: 0.3, polarity_min_side: 64, sheet_wide: [0.5, 0.75],
-    paper_window: 0.3, paper_speck: 3, speck_dark: 0.5, paper_floor: 0.45, min_ink: 0.25, ink_rel: 0.25, noise_k: 5,
+    paper_window: 0.3, paper_core: 0.5, core_max: 0.5, core_ring: 3, paper_speck: 3, speck_dark: 0.5, paper_floor: 0.45, min_ink: 0.25, ink_rel: 0.25, noise_k: 5,
     line_noise: 0.07, line_thin: 0.02, line_length: 0.15, line_tilt: 10, line_gap: 5, line_span: 0.4, line_family: 3,
     line_min: 0.5, line_percentile: 95, line_contrast: 1.5, line_margin: 1.4, line_max_rel: 0.75,
-    min_size: 0.05, min_thickness: 0.01, mark_peak: 0.5, mark_ink: 0.3, mark_contrast: 0.15, border_contact: 0.4, edge: 0.01,
-    desk_drop: 0.65, desk_step: 0.75, desk_reach: 8, desk_ground: 0.1, desk_frame: 2, unsure_ground: 0.75, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
+    min_size: 0.05, min_thickness: 0.01, mark_peak: 0.5, mark_ink: 0.3, mark_contrast: 0.15, border_contact: 0.4, cut_contact: 0.75, cut_contrast: 0.3, edge: 0.01,
+    desk_drop: 0.65, desk_step: 0.75, desk_edge: 0.5, desk_reach: 8, desk_ground: 0.1, desk_frame: 2, unsure_ground: 0.75, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
   },
 };

@@ -1,5 +1,6 @@
 """The small numpy building blocks of the preprocessing: window widths, the frame, running max/min,
-openings, a 3x3 mean and the resampling matrix. No library filters, so each ports line by line."""
+openings, a 3x3 mean, connected components and the resampling matrix. No library filters, so each
+ports line by line."""
 
 from __future__ import annotations
 
@@ -51,6 +52,37 @@ def _box3(a: np.ndarray) -> np.ndarray:
     p = np.pad(a, 1, mode="edge")
     h, w = a.shape
     return sum(p[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9
+
+
+def _components(mask: np.ndarray):
+    """8-connected components of a (H, W) bool mask, by runs: -> (rows, starts, ends, comp) per run (ends
+    exclusive) and the number of components. Runs in row-major order; a component is numbered by its first run."""
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)  # (H, W + 1)
+    rows, starts = np.nonzero(edges == 1)
+    ends = np.nonzero(edges == -1)[1]
+    n = len(rows)
+    if n == 0:
+        return rows, starts, ends, np.zeros(0, np.int64), 0
+    # Run a (row r) touches run b (row r + 1) when b.start <= a.end and a.start <= b.end (diagonals count).
+    key_s, key_e = rows * (w + 2) + starts, rows * (w + 2) + ends  # sorted, runs do not overlap in a row
+    lo = np.searchsorted(key_e, (rows + 1) * (w + 2) + starts, "left")
+    hi = np.searchsorted(key_s, (rows + 1) * (w + 2) + ends, "right")
+    count = np.maximum(hi - lo, 0)
+    a = np.repeat(np.arange(n), count)
+    b = lo[a] + (np.arange(len(a)) - np.repeat(np.cumsum(count) - count, count))
+    parent = np.arange(n)
+    while True:  # union by smallest index, with pointer jumping, until stable
+        m = np.minimum(parent[a], parent[b])
+        new = parent.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, b, m)
+        new = new[new]
+        if np.array_equal(new, parent):
+            break
+        parent = new
+    roots, comp = np.unique(parent, return_inverse=True)
+    return rows, starts, ends, comp, len(roots)
 
 
 def _weights(n_in: int, n_out: int) -> np.ndarray:

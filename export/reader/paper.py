@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import _border, _max2, _min2, _odd
+from .filters import _border, _components, _max2, _min2, _odd
 
 
 def _polarities(g: np.ndarray, k: int, p: dict) -> list[bool]:
@@ -37,9 +37,46 @@ def _darkness(g: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
     # over paper_speck px) removes it where a pixel within paper_speck px is under speck_dark x as bright.
     o = int(p["paper_speck"])
     g_paper = np.where(_min2(g, 2 * o + 1) < p["speck_dark"] * g, _max2(_min2(g, o), o), g)  # (H, W)
-    paper = _min2(_max2(g_paper, k), k)
+    paper = _fill_cores(_min2(_max2(g_paper, k), k), p)
     d = np.clip((paper - g) / np.maximum(paper, p["paper_floor"]), 0, 1)  # (H, W): 0 paper, 1 black ink
     return paper, d
+
+
+def _fill_cores(paper: np.ndarray, p: dict) -> np.ndarray:
+    """The paper level (H, W) with the cores of bold strokes filled. Where ink is wider than the closing's
+    window (a marker digit close up, its strokes' joins), the closing leaves a basin at the ink's own level,
+    and the stroke would read as an outline beside a "desk". Such a basin is darker than paper_core x the
+    top level (shadows are lighter), the paper encloses it (desk always reaches the frame's edge) and it
+    spans at most core_max of the short side (a sheet darkened by a shadow is wider): it takes the
+    brightest paper level just around it (within core_ring px)."""
+    h, w = paper.shape
+    low = paper < p["paper_core"] * paper.max()
+    rows, starts, ends, comp, n = _components(low)
+    if n == 0:
+        return paper
+    framed = np.zeros(n, bool)  # left as it is: reaches the frame's edge (desk, or ink cut by the frame), or too wide
+    np.logical_or.at(framed, comp, (rows == 0) | (rows == h - 1) | (starts == 0) | (ends == w))
+    y0, x0, y1, x1 = np.full(n, h), np.full(n, w), np.zeros(n, int), np.zeros(n, int)
+    np.minimum.at(y0, comp, rows)
+    np.maximum.at(y1, comp, rows + 1)
+    np.minimum.at(x0, comp, starts)
+    np.maximum.at(x1, comp, ends)
+    framed |= np.maximum(y1 - y0, x1 - x0) > p["core_max"] * min(h, w)  # wider: a sheet in a shadow, not a core
+    if framed.all():
+        return paper
+    label = np.zeros((h, w), np.float32)  # 1 + the basin's number, 0 elsewhere
+    length = ends - starts
+    pr = np.repeat(rows, length)
+    pc = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length) + np.repeat(starts, length)
+    label[pr, pc] = np.repeat(comp, length) + 1
+    near = _max2(label, 2 * int(p["core_ring"]) + 1)  # (H, W) the highest basin number within core_ring px
+    ring = (near > 0) & (label == 0)
+    level = np.zeros(n, np.float32)
+    np.maximum.at(level, near[ring].astype(np.int64) - 1, paper[ring])
+    fill = np.where(framed, 0, level)  # (n,) the level each enclosed basin takes; 0: left as it is
+    out = paper.copy()
+    out[pr, pc] = np.maximum(paper[pr, pc], np.repeat(fill[comp], length))
+    return out
 
 
 def _desk_frame(paper: np.ndarray, p: dict) -> bool:
@@ -51,10 +88,17 @@ def _desk_frame(paper: np.ndarray, p: dict) -> bool:
 def _desk(m: dict, p: dict) -> np.ndarray:
     """(n,) bool: desk, not ink on the sheet: marks that touch the frame along more than border_contact x
     their longer side, or in a corner, without reaching paper_window into it (strips the paper level's
-    closing filled; a digit that touches the frame, close up or cut by it, reaches further in) or lie
+    closing filled; a digit that touches the frame, close up or cut by it, reaches further in, or touches it
+    along at most cut_contact x its side and is cut_contrast darker than its ground) or lie
     wholly at its edge, that border a paper level below desk_drop x their own
     (a sheet's edge, seen from the sheet), or that lie at such a step either way on a ground at least
     desk_ground dark (a sheet's edge, seen from the desk)."""
     step = (m["step"] < p["desk_step"]) & (m["ground"] >= p["desk_ground"])
-    strip = ((m["contact"] > p["border_contact"] * m["side"]) | m["corner"]) & (m["reach"] < p["paper_window"])
-    return strip | m["rim"] | (m["drop"] < p["desk_drop"]) | step
+    cut = (m["contact"] <= p["cut_contact"] * m["side"]) & (m["peak"] - m["ground"] >= p["cut_contrast"])  # a cut digit
+    strip = (((m["contact"] > p["border_contact"] * m["side"]) & ~cut) | m["corner"]) & (m["reach"] < p["paper_window"])
+    edge = (m["drop"] < p["desk_drop"]) | step
+    # A mark that reaches paper_window into the frame without touching its edge is ink on the sheet in a
+    # shadow (0.55-0.8 as bright), unless the step beside it is a sheet's edge on a desk (0.1-0.5).
+    inner = (m["contact"] == 0) & (m["reach"] >= p["paper_window"])
+    edge = np.where(inner, np.minimum(m["drop"], m["step"]) < p["desk_edge"], edge)
+    return strip | m["rim"] | edge
