@@ -83,6 +83,7 @@ TYPES = {
 FILE_NOTE = "file:// cannot work (browsers block fetching the model and the .wasm from a file page): serve the page over http"
 TIMEOUT = 20.0  # seconds: default of --timeout
 MANIFEST = "models.json"
+SITE_README = "README.txt"  # web/README.txt: how to serve the site, the one .txt file served and written
 # The standard library's escaping of what a client sent before it goes to the console (as http.server's
 # log_message does): C0 and C1 control characters as \xNN, and the backslash doubled so nothing is ambiguous.
 CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\\"): "\\\\"})
@@ -134,6 +135,8 @@ def web_files(web: Path) -> dict[str, Path]:
             continue  # .foo, .app.js.swp, .#app.js (emacs lock), #app.js# (emacs autosave), dot folders
         if path.suffix not in TYPES or not path.is_file():
             continue  # app.js~, app.js.orig, *.swp, *.bak, ...: only the site's types
+        if path.suffix == ".txt" and rel.as_posix() != SITE_README:
+            continue  # notes.txt, todo.txt: text files are notes, but for the site's README
         if path.is_symlink() and not path.resolve().is_relative_to(web.resolve()):
             continue  # nothing from outside web/
         files[rel.as_posix()] = path
