@@ -20,6 +20,7 @@ export const CAMERA_SIDE = 640; // px: frames are read at most this long on thei
 const HOLD = 3; // analysed frames a new reading must hold before it is shown (~0.3 s at 10 frames/s)
 const CLEAR = 2; // analysed blank frames before a shown reading goes
 const RATE_WINDOW = 2000; // ms: the frame rate shown is over the frames of the last 2 s
+const KEEP_READINGS = 10_000; // window.cameraReadings keeps the last 10,000 (~10 min at 15 frames/s), not a phone's memory
 
 // The shown reading: it changes only when a new reading (a digit or number, or blank: null) holds over
 // `hold` consecutive frames (`clear` for blank), so one misread frame does not flicker through.
@@ -61,7 +62,7 @@ export function initCamera({ model, onFreeze, setStatus }) {
   const $ = (id) => document.getElementById(id);
   const button = $("camera"), card = $("camera-card"), view = $("camera-view"), video = $("video");
   const overlay = $("overlay"), ctx = overlay.getContext("2d"), shown = $("camera-reading"), rate = $("camera-rate");
-  let stream = null, worker = null, sent = null, busy = false, frozen = false, ids = 0;
+  let stream = null, worker = null, sent = null, busy = false, frozen = false, opening = false, ids = 0;
   let watching = false, latest = null, readAt = -Infinity; // media times (ms) of the newest frame, of the last read
   let steady = new Steady(), labels = [], times = [], last = null;
   window.cameraReadings = [];
@@ -96,6 +97,7 @@ export function initCamera({ model, onFreeze, setStatus }) {
     const why = whyNoCamera(null);
     if (why) { setStatus(why, "error"); return false; }
     setStatus("Opening the camera…");
+    opening = true; // a second press while the browser asks for permission opens nothing more
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         audio: false, video: { facingMode: { ideal: "environment" }, width: { ideal: 640 }, height: { ideal: 480 } },
@@ -104,6 +106,8 @@ export function initCamera({ model, onFreeze, setStatus }) {
       stream = null;
       setStatus(whyNoCamera(e), "error");
       return false;
+    } finally {
+      opening = false;
     }
     card.hidden = false;
     button.setAttribute("aria-pressed", "true");
@@ -119,7 +123,6 @@ export function initCamera({ model, onFreeze, setStatus }) {
       return false;
     }
     window.cameraReadings = [];
-    Object.assign(window.camera, { started: performance.now() });
     [steady, times, frozen, last, latest, readAt] = [new Steady(), [], false, null, null, -Infinity];
     shown.textContent = "";
     setStatus("Camera: point it at a digit. Tap the picture or press Space to freeze it.");
@@ -136,6 +139,9 @@ export function initCamera({ model, onFreeze, setStatus }) {
     button.setAttribute("aria-pressed", "false");
     button.textContent = "Camera";
     frozen = false;
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    shown.textContent = "";
+    rate.textContent = "";
   }
 
   // A frame callback stays registered while the camera runs: `latest` is the newest frame's media time
@@ -175,6 +181,7 @@ export function initCamera({ model, onFreeze, setStatus }) {
       // ms: this frame, taken to read (worker_ms: of which in the worker); shown: the steady reading after it.
       window.cameraReadings.push({ t_ms: captured, digit: r.digit, number: r.number, confidence: r.confidence,
                                    shown: reading, ms: now - t0, worker_ms: got.ms });
+      if (window.cameraReadings.length > KEEP_READINGS) window.cameraReadings.splice(0, window.cameraReadings.length - KEEP_READINGS);
       last = { ...r, frame: got.id, width: fw, height: fh };
       times = [...times.filter((t) => t > now - RATE_WINDOW), now];
       rate.textContent = times.length > 1 ? `${fps().toFixed(1)} frames/s read` : "";
@@ -233,7 +240,7 @@ export function initCamera({ model, onFreeze, setStatus }) {
     onFreeze(new File([blob], `camera-${stamp}.png`, { type: "image/png" }));
   }
 
-  button.addEventListener("click", () => (stream ? stop() : start()));
+  button.addEventListener("click", () => (stream ? stop() : opening ? null : start()));
   view.addEventListener("click", () => toggleFreeze());
   document.addEventListener("keydown", (e) => {
     if (!stream || e.code !== "Space" || e.repeat) return;
