@@ -242,6 +242,7 @@ export function initCamera({ model, onFreeze, setStatus }) {
 
   button.addEventListener("click", () => (stream ? stop() : opening ? null : start()));
   view.addEventListener("click", () => toggleFreeze());
+  view.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); toggleFreeze(); } }); // a button's keys: Enter, and Space below
   document.addEventListener("keydown", (e) => {
     if (!stream || e.code !== "Space" || e.repeat) return;
     const t = e.target;
