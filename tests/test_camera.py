@@ -132,9 +132,11 @@ def test_camera_reads_the_digits_steadily(served, video):
     # Each reading has the hook's fields; the text shown is the steady reading.
     assert set(readings[0]) >= {"t_ms", "digit", "number", "confidence"}
     assert shown_text == (readings[-1]["shown"] or "")
-    # The UI thread stayed free: clicks handled within a frame (measured: under 10 ms), no task over 50 ms
-    # other than the page's start-up ones (long tasks start when the camera is pressed).
-    assert len(delays) == 5 and max(delays) < 50, delays
+    # The UI thread stayed free while the camera read. Measured in six runs: clicks handled within 1-12 ms,
+    # one task over 50 ms in all (59 ms). Reading on that thread (~50 ms a frame, back to back) would delay
+    # most clicks by 25 ms or more and make a long task of nearly every frame.
+    assert len(delays) == 5 and max(delays) < 25, delays
+    assert len(long_tasks) <= 2, long_tasks
     # Frozen: no more frames read; the page's result is the frozen frame's, a PNG named camera-*.png.
     is_frozen, last, results = frozen
     assert is_frozen and frozen_count == count
