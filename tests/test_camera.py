@@ -14,7 +14,9 @@ import socket
 import numpy as np
 import pytest
 
-from export.webbench import CHROMIUM, CHROMIUM_ARGS, REPO, wait_ready, web_server
+from PIL import Image
+
+from export.webbench import CHROMIUM, CHROMIUM_ARGS, REPO, mnist_test_digits, wait_ready, web_server
 
 pytest.importorskip("playwright", reason="pip install -e '.[test]'")
 if not shutil.which(CHROMIUM):
@@ -145,8 +147,11 @@ def test_camera_reads_the_digits_steadily(served, video):
         assert results[0]["digit"] == last["digit"]
 
 
-def test_camera_refused_says_why(served):
+def test_camera_refused_says_why(served, tmp_path):
     """Without the fake UI the permission is refused: the page says so in its status line and stays usable."""
+    images, labels = mnist_test_digits(1)
+    digit_png, label = tmp_path / "digit.png", labels[0]
+    Image.fromarray(255 - images[0]).resize((112, 112), Image.BILINEAR).save(digit_png)
     with sync_playwright() as p:
         browser, page, errors = open_page(p, served, *FAKE_CAMERA)
         page.get_by_test_id("camera").click()
@@ -161,6 +166,10 @@ def test_camera_refused_says_why(served):
         photo = page.get_by_test_id("photo-input")
         assert photo.get_attribute("accept") == "image/*" and photo.get_attribute("capture") == "environment"
         assert page.get_by_test_id("file-input").get_attribute("capture") is None  # several files at once, as before
+        before = page.evaluate("window.mnist.updates")
+        photo.set_input_files(str(digit_png))  # what the camera app hands back is read as any file
+        page.wait_for_function("n => window.mnist.updates > n", arg=before)
+        assert page.evaluate("window.lastResults.map(r => [r.name, r.digit])") == [["digit.png", int(label)]]
         browser.close()
     assert errors == []
 

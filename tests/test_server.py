@@ -89,7 +89,9 @@ def test_out_rebuilds_a_site_from_its_own_model(model, tmp_path):
     manifest = json.loads((site / "models.json").read_text())
     written = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     assert written == set(manifest["files"])  # exactly what it lists, so a later --out may replace it
-    assert {"index.html", "app.js", "vendor/ort-wasm-simd-threaded.wasm", "models/mnist.json"} <= written
+    assert {"index.html", "app.js", "camera.js", "worker.js", "vendor/ort-wasm-simd-threaded.wasm", "models/mnist.json"} <= written
+    readme = (site / "README.txt").read_text()  # how to serve it: over https for the camera
+    assert "Serve it over https for the camera" in readme and "python -m export.web --host 0.0.0.0 --https" in readme
     assert sorted(os.listdir(tmp_path)) == ["artifacts", "site"]  # no temporary folder left beside it
     # It works: a plain static server hands out every file the page asks for.
     with static_server(site) as base:
