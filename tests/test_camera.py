@@ -50,9 +50,9 @@ def served(good_model):
         yield url
 
 
-def open_page(playwright, url, *flags):
+def open_page(playwright, url, *flags, **options):
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + list(flags))
-    page = browser.new_page()
+    page = browser.new_page(**options)
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -197,5 +197,25 @@ def test_camera_needs_a_secure_context(good_model):
         status = page.get_by_test_id("status").text_content()
         assert status.startswith("No camera: this page is not a secure context"), status
         assert "--https" in status
+        browser.close()
+    assert errors == []
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="the openssl command makes --https's certificate")
+def test_camera_over_https_on_the_network_address(good_model, video, tmp_path):
+    """The phone's way: `--host 0.0.0.0 --https`, the page opened at the machine's network address (the
+    self-signed certificate accepted, as the user does after checking its fingerprint): the camera reads."""
+    address = lan_address()
+    if address is None:
+        pytest.skip("no network address besides loopback")
+    path, _ = video
+    with web_server("--model", str(good_model), "--host", "0.0.0.0", "--https", "--cert-dir", str(tmp_path)) as url, \
+            sync_playwright() as p:
+        assert url.startswith("https://")
+        browser, page, errors = open_page(p, url.replace("127.0.0.1", address), *FAKE_CAMERA, *GRANT,
+                                          f"--use-file-for-fake-video-capture={path}", ignore_https_errors=True)
+        assert page.evaluate("window.isSecureContext") is True
+        page.get_by_test_id("camera").click()
+        page.wait_for_function("window.cameraReadings.length >= 3", timeout=30_000)
         browser.close()
     assert errors == []
