@@ -5,8 +5,14 @@
     python -m export.web --model other.onnx --port 8080
     python -m export.web --host 0.0.0.0           # a phone on the same network opens http://THIS-MACHINE:8000/
     python -m export.web --host ::                # the same over IPv6 and IPv4 (one dual-stack socket)
+    python -m export.web --host 0.0.0.0 --https   # the same over TLS: a phone's browser gives the page its camera
     python -m export.web --out site/              # a static site for any static host:
     python -m http.server -d site/                #   ... e.g. this one, then open http://127.0.0.1:8000/
+
+--https serves over TLS with a self-signed certificate, made on first use with the openssl command and
+kept (~/.cache/mnist-web, or --cert-dir), and prints its SHA-256 fingerprint: browsers give a page the
+camera only in a secure context (https, or http on localhost), and a phone can compare the fingerprint
+with the one it shows before it accepts the certificate. See export/tls.py.
 
 The server only hands out files; inference runs in the browser (WebAssembly, one thread, so no
 cross-origin isolation headers are needed). The page cannot work from file:// (browsers block
@@ -47,11 +53,14 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from export import tls
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
@@ -69,10 +78,12 @@ TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
 }
 FILE_NOTE = "file:// cannot work (browsers block fetching the model and the .wasm from a file page): serve the page over http"
 TIMEOUT = 20.0  # seconds: default of --timeout
 MANIFEST = "models.json"
+SITE_README = "README.txt"  # web/README.txt: how to serve the site, the one .txt file served and written
 # The standard library's escaping of what a client sent before it goes to the console (as http.server's
 # log_message does): C0 and C1 control characters as \xNN, and the backslash doubled so nothing is ambiguous.
 CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\\"): "\\\\"})
@@ -124,6 +135,8 @@ def web_files(web: Path) -> dict[str, Path]:
             continue  # .foo, .app.js.swp, .#app.js (emacs lock), #app.js# (emacs autosave), dot folders
         if path.suffix not in TYPES or not path.is_file():
             continue  # app.js~, app.js.orig, *.swp, *.bak, ...: only the site's types
+        if path.suffix == ".txt" and rel.as_posix() != SITE_README:
+            continue  # notes.txt, todo.txt: text files are notes, but for the site's README
         if path.is_symlink() and not path.resolve().is_relative_to(web.resolve()):
             continue  # nothing from outside web/
         files[rel.as_posix()] = path
@@ -304,6 +317,8 @@ def make_handler(files: dict[str, Path | bytes | Scrubbed], timeout: float = TIM
         def setup(self):
             self.timeout = timeout  # every socket operation (StreamRequestHandler applies it)
             super().setup()
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()  # here, in the connection's thread, within the timeout
             self.rfile = HeadDeadline(self.rfile, self.connection)
 
         def handle_one_request(self):
@@ -364,9 +379,9 @@ def make_handler(files: dict[str, Path | bytes | Scrubbed], timeout: float = TIM
     return Handler
 
 
-def make_server(host: str, port: int, handler) -> tuple[http.server.ThreadingHTTPServer, bool]:
-    """A threading server on (host, port): IPv4 or IPv6 as `host` says, `::` dual-stack where the system allows.
-    Returns it and whether it also takes IPv4 (for the URL to print)."""
+def make_server(host: str, port: int, handler, tls_context: ssl.SSLContext | None = None) -> tuple[http.server.ThreadingHTTPServer, bool]:
+    """A threading server on (host, port): IPv4 or IPv6 as `host` says, `::` dual-stack where the system allows;
+    over TLS with `tls_context`. Returns it and whether it also takes IPv4 (for the URL to print)."""
     family = socket.AF_INET
     if host:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
@@ -384,9 +399,20 @@ def make_server(host: str, port: int, handler) -> tuple[http.server.ThreadingHTT
                     pass  # IPv6 only then
             super().server_bind()
 
+        def get_request(self):
+            conn, address = super().get_request()
+            if tls_context is None:
+                return conn, address
+            # The handshake waits for the connection's own thread (Handler.setup): a slow client cannot hold accept().
+            return tls_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), address
+
         def handle_error(self, request, client_address):
             # A client's broken connection is not the server's error: one escaped line, no traceback.
             error = sys.exc_info()[1]
+            if isinstance(error, ssl.SSLError):
+                if error.reason == "HTTP_REQUEST":  # http:// typed for an https server
+                    sys.stderr.write(f"{client_address[0]} sent a plain http request: this server speaks https, open https://\n")
+                return  # otherwise, mostly a browser refusing the self-signed certificate until it is accepted
             if not isinstance(error, (ConnectionError, TimeoutError)):
                 line = f"{client_address[0]} error: {error!r}".translate(CONTROL)
                 sys.stderr.write(line + "\n")
@@ -394,24 +420,39 @@ def make_server(host: str, port: int, handler) -> tuple[http.server.ThreadingHTT
     return Server((host, port), handler), dual[0]
 
 
-def serve(files: dict[str, Path | bytes | Scrubbed], model: Path, host: str, port: int, timeout: float = TIMEOUT) -> None:
+def serve(files: dict[str, Path | bytes | Scrubbed], model: Path, host: str, port: int, timeout: float = TIMEOUT,
+          cert_dir: Path | None = None) -> None:
+    """Serve `files` until Ctrl-C; over TLS when `cert_dir` is given (its certificate made there if need be)."""
     shown = f"[{host}]" if ":" in host else host
+    context, scheme = None, "http"
+    if cert_dir is not None:
+        try:
+            cert, key, how = tls.certificate(cert_dir, host)
+            context, scheme = tls.context(cert, key), "https"
+        except tls.TLSError as e:
+            raise WebError(str(e)) from None
     try:
-        server, ipv4 = make_server(host, port, make_handler(files, timeout))
+        server, ipv4 = make_server(host, port, make_handler(files, timeout), context)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise WebError(f"port {port} on {host} is in use: pick another with --port (or --port 0 for any free one)") from None
         raise WebError(f"cannot listen on {shown}:{port} ({e.strerror or e}): check --host and --port") from None
     local = "127.0.0.1" if host in ("0.0.0.0", "") or (host == "::" and ipv4) else "[::1]" if host == "::" else shown
-    url = f"http://{local}:{server.server_address[1]}/"
+    url = f"{scheme}://{local}:{server.server_address[1]}/"
     variants = " + ".join(m["variant"] for m in json.loads(files[MANIFEST])["models"])
     print(f"model     {model} ({variants})", flush=True)
     print(f"runtime   onnxruntime-web {ort_version()} (wasm, 1 thread): inference runs in the browser", flush=True)
     if host in ("0.0.0.0", "::", ""):
         stack = " (IPv6 and IPv4)" if host == "::" and ipv4 else " (IPv6 only)" if host == "::" else ""
-        print(f"network   listening on every interface{stack}: a phone on this network opens http://THIS-MACHINE-IP:"
+        print(f"network   listening on every interface{stack}: a phone on this network opens {scheme}://THIS-MACHINE-IP:"
               f"{server.server_address[1]}/", flush=True)
-    print(f"note      {FILE_NOTE}", flush=True)
+    if context is None:
+        camera = "the camera works on localhost only (browsers give it to https pages): --https for a phone"
+        print(f"note      {FILE_NOTE}; {camera}" if host in ("0.0.0.0", "::", "") else f"note      {FILE_NOTE}", flush=True)
+    else:
+        print(f"cert      {cert} ({how}, self-signed), for {', '.join(tls.addresses(host))}", flush=True)
+        print(f"sha256    {tls.fingerprint(cert)}", flush=True)
+        print("          the browser warns about a self-signed certificate: accept it only if its SHA-256 fingerprint is this one", flush=True)
     print(f"open      {url}   (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -428,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT,
                         help="seconds a client has to send its request, and to take each 64 KiB of a response (default: %(default)g)")
+    parser.add_argument("--https", action="store_true",
+                        help="serve over TLS with a self-signed certificate (made with openssl on first use, then kept): a phone's camera needs https")
+    parser.add_argument("--cert-dir", type=Path, default=None,
+                        help=f"where --https keeps cert.pem and key.pem (default: {tls.default_dir()})")
     parser.add_argument("--out", type=Path, help="write a static site to this folder instead of serving")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -442,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"serve it  python -m http.server -d {args.out} 8000, then open http://127.0.0.1:8000/ (any static host works)")
             print(f"note      {FILE_NOTE}")
             return 0
-        serve(files, Path(args.model), args.host, args.port, args.timeout)
+        cert_dir = (args.cert_dir or tls.default_dir()) if args.https else None
+        serve(files, Path(args.model), args.host, args.port, args.timeout, cert_dir)
     except WebError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

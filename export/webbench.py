@@ -3,6 +3,7 @@
     python -m export.webbench                                 # key=value lines: load -> first prediction, ms per inference
     python -m export.webbench --model other.onnx --calls 300
     python -m export.webbench --screenshot docs/web-demo.png  # the real page, a test digit drawn on it
+    python -m export.webbench --camera-screenshot docs/camera-demo.png  # camera mode, reading the fake camera
 
 Needs what the tests need: `npm ci` (onnxruntime-web), Debian's chromium at /usr/bin/chromium
 (`apt-get install chromium`; never a downloaded browser) and `pip install playwright`. It starts
@@ -13,6 +14,9 @@ Needs what the tests need: `npm ci` (onnxruntime-web), Debian's chromium at /usr
     web_{fp32,int8}_infer_ms_p50    one session.run of a 1x1x28x28 input (wasm, 1 thread), median of CALLS calls
     web_{fp32,int8}_infer_ms_mean   the same calls' total time / CALLS (not rounded by the browser's timer)
     ort_python_{fp32,int8}_infer_ms_p50  onnxruntime for Python, 1 thread, same inputs, for comparison
+    web_camera_fps                  camera mode: frames read a second, 640x480, over CAMERA_SECONDS of the fake
+                                    camera (tests/camera_video.py's video played as the camera), one worker, 1 thread
+    web_camera_frame_ms_p50         camera mode: one frame, grabbed -> read (preprocessing + inference in the worker), median
 
 The browser rounds performance.now() to 0.1 ms on pages without cross-origin isolation, so the
 p50/p95 figures move in 0.1 ms steps; the means are exact.
@@ -39,6 +43,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data" / "mnist"
 CHROMIUM = "/usr/bin/chromium"
+CAMERA_SECONDS = 12  # s of the fake camera's video read for web_camera_*: nearly one loop of it (13 s)
 # As root Chromium needs --no-sandbox; the rest keeps it off Google's servers (the network is closed).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -59,7 +64,7 @@ def web_server(*args: str, timeout: float = 60):
     try:
         deadline, url = time.monotonic() + timeout, None
         for line in proc.stdout:  # the URL is the last line it prints before serving
-            match = re.match(r"open\s+(http://\S+)", line)
+            match = re.match(r"open\s+(https?://\S+)", line)
             if match:
                 url = match.group(1)
                 break
@@ -81,9 +86,39 @@ def web_server(*args: str, timeout: float = 60):
                 proc.wait()
 
 
-def launch(playwright):
-    """Headless Debian Chromium (never a downloaded browser)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def launch(playwright, video: Path | None = None):
+    """Headless Debian Chromium (never a downloaded browser); with `video`, that Y4M file plays as its camera
+    (the permission granted)."""
+    camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+              f"--use-file-for-fake-video-capture={video}"] if video else []
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + camera)
+
+
+def camera_readings(page, seconds: float) -> list[dict]:
+    """Press Camera, then window.cameraReadings over `seconds` of video after the first reading."""
+    page.get_by_test_id("camera").click()
+    page.wait_for_function("window.cameraReadings.length > 0", timeout=60_000)
+    first = page.evaluate("window.cameraReadings[0].t_ms")
+    page.wait_for_function("t => window.cameraReadings.at(-1).t_ms >= t", arg=first + seconds * 1000, timeout=seconds * 4000 + 30_000)
+    return page.evaluate("window.cameraReadings")
+
+
+def camera_bench(url: str, p) -> dict[str, float]:
+    """web_camera_fps and web_camera_frame_ms_p50, reading tests/camera_video.py's video as the camera."""
+    from tests import camera_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "camera.y4m"
+        camera_video.write(video)
+        browser = launch(p, video)
+        page = browser.new_page()
+        page.goto(url)
+        wait_ready(page)
+        readings = camera_readings(page, CAMERA_SECONDS)
+        browser.close()
+    t = np.array([r["t_ms"] for r in readings])
+    return {"web_camera_fps": (len(t) - 1) * 1000 / (t[-1] - t[0]),
+            "web_camera_frame_ms_p50": float(np.median([r["ms"] for r in readings]))}
 
 
 def wait_ready(page) -> None:
@@ -210,6 +245,7 @@ def bench(model: Path, calls: int, loads: int) -> dict[str, float]:
                 part = inputs.shape[0] // rounds
                 times[v] += page.evaluate(f"window.mnist.time(window.benchInputs.slice({r * part}, {(r + 1) * part}))")
         browser.close()
+        out.update(camera_bench(url, p))
     for v in variants:
         t = np.array(times[v])
         out[f"web_{v}_infer_ms_p50"] = float(np.median(t))
@@ -238,6 +274,41 @@ def screenshot(model: Path, path: Path, width: int, height: int, index: int) -> 
     Image.open(path).convert("RGB").quantize(128).save(path, optimize=True)  # UI colours: a palette is plenty
 
 
+def camera_screenshot(model: Path, path: Path, width: int, height: int) -> None:
+    """Camera mode reading the fake camera (tests/camera_video.py), frozen on a digit it reads steadily; a small
+    palette PNG of the page at `width` px wide, from the prediction's card to the end of the camera's."""
+    from playwright.sync_api import sync_playwright
+    from PIL import Image
+
+    from tests import camera_video
+
+    with tempfile.TemporaryDirectory() as tmp, web_server("--model", str(model)) as url, sync_playwright() as p:
+        video = Path(tmp) / "camera.y4m"
+        timeline = camera_video.write(video)
+        browser = launch(p, video)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url)
+        wait_ready(page)
+        page.get_by_test_id("camera").click()
+        # The second digit scene of the file's second loop (the first loop's start is the page's start-up), once
+        # its reading holds: a steady reading, the box drawn.
+        scene = [s for s in timeline if s["label"] is not None][1]
+        loop = timeline[-1]["end_ms"]
+        page.wait_for_function("t => window.cameraReadings.length && window.cameraReadings.at(-1).t_ms >= t",
+                               arg=loop + scene["start_ms"] + 600, timeout=60_000)
+        before = page.evaluate("window.mnist.updates")
+        page.keyboard.press("Space")
+        page.wait_for_function("n => window.mnist.updates > n", arg=before, timeout=30_000)
+        page.mouse.move(0, 0)
+        page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
+        top = page.locator(".result-card").bounding_box()
+        bottom = page.locator(".drop-card").bounding_box()
+        clip = {"x": 0, "y": top["y"] - 16, "width": width, "height": bottom["y"] + bottom["height"] - top["y"] + 32}
+        page.screenshot(path=str(path), full_page=True, clip=clip)
+        browser.close()
+    Image.open(path).convert("RGB").quantize(128).save(path, optimize=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.webbench", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="artifacts/mnist.onnx", type=Path, help="the fp32 .onnx (its .int8.onnx beside it is timed too)")
@@ -246,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", type=Path, help="write a screenshot of the page here instead of timing")
     parser.add_argument("--size", default="1000x900", help="viewport for --screenshot, WIDTHxHEIGHT (the page is captured whole)")
     parser.add_argument("--digit", type=int, default=0, help="which MNIST test digit --screenshot draws")
+    parser.add_argument("--camera-screenshot", type=Path, help="write a screenshot of camera mode (the fake camera) here instead of timing")
     args = parser.parse_args(argv)
     if not args.model.is_file():
         print(f"error: model {args.model} not found: export one with `python -m export --int8`, or pass --model PATH", file=sys.stderr)
@@ -254,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {CHROMIUM} not found: install Debian's chromium (`apt-get install -y chromium`)", file=sys.stderr)
         return 2
     try:
+        if args.camera_screenshot:
+            width, height = (int(v) for v in args.size.lower().split("x"))
+            camera_screenshot(args.model, args.camera_screenshot, width, height)
+            print(f"wrote {args.camera_screenshot} ({args.camera_screenshot.stat().st_size / 1024:.0f} KiB)")
+            return 0
         if args.screenshot:
             width, height = (int(v) for v in args.size.lower().split("x"))
             screenshot(args.model, args.screenshot, width, height, args.digit)

@@ -15,6 +15,7 @@ import re
 import select
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -88,7 +89,9 @@ def test_out_rebuilds_a_site_from_its_own_model(model, tmp_path):
     manifest = json.loads((site / "models.json").read_text())
     written = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     assert written == set(manifest["files"])  # exactly what it lists, so a later --out may replace it
-    assert {"index.html", "app.js", "vendor/ort-wasm-simd-threaded.wasm", "models/mnist.json"} <= written
+    assert {"index.html", "app.js", "camera.js", "worker.js", "vendor/ort-wasm-simd-threaded.wasm", "models/mnist.json"} <= written
+    readme = (site / "README.txt").read_text()  # how to serve it: over https for the camera
+    assert "Serve it over https for the camera" in readme and "python -m export.web --host 0.0.0.0 --https" in readme
     assert sorted(os.listdir(tmp_path)) == ["artifacts", "site"]  # no temporary folder left beside it
     # It works: a plain static server hands out every file the page asks for.
     with static_server(site) as base:
@@ -176,7 +179,7 @@ class Server:
                   if web_dir else [sys.executable, "-m", "export.web"])
         self.proc = subprocess.Popen([*prefix, *map(str, args), "--port", "0"], cwd=REPO,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.lines, self.stderr = queue.Queue(), []
+        self.lines, self.stderr, self.printed = queue.Queue(), [], []  # printed: its lines up to the URL
         threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
         threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append), daemon=True).start()
         self.url, deadline = None, time.monotonic() + timeout
@@ -187,7 +190,8 @@ class Server:
                 if self.proc.poll() is not None:
                     break
                 continue
-            match = re.match(r"open\s+(http://\S+)", line)
+            self.printed.append(line)
+            match = re.match(r"open\s+(https?://\S+)", line)
             self.url = match.group(1) if match else None
         if self.url is None:
             self.close()
@@ -460,3 +464,55 @@ def test_constraints_pin_the_install():
     readme = " ".join((REPO / "README.md").read_text().split())
     assert 'pip install -c constraints.txt -e ".[test]"' in readme
     assert "pip freeze --exclude-editable > constraints.txt" in readme  # how to update it
+
+
+# ---- --https ---------------------------------------------------------------------------------------
+
+
+def tls_get(s: Server, cafile: Path, path: str = "/") -> tuple[bytes, tuple[int, dict, bytes]]:
+    """GET over TLS, trusting only `cafile` and checking the host against its names; (server's cert DER, response)."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    with s.connect() as raw, context.wrap_socket(raw, server_hostname=s.host) as conn:
+        der = conn.getpeercert(binary_form=True)
+        conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {s.host}\r\n\r\n".encode())
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+        return der, parse(b"".join(chunks))
+
+
+def printed(s: Server, name: str) -> str:
+    return next(line.split(None, 1)[1].strip() for line in s.printed if line.startswith(name))
+
+
+@needs_ort
+@pytest.mark.skipif(not shutil.which("openssl"), reason="the openssl command makes --https's certificate")
+def test_https_answers_over_tls_and_keeps_its_certificate(model, tmp_path):
+    certs = tmp_path / "certs"
+    with server("--model", model, "--https", "--cert-dir", certs) as s:
+        assert s.url.startswith("https://127.0.0.1:")
+        assert "(new, self-signed)" in printed(s, "cert")
+        der, (status, headers, body) = tls_get(s, certs / "cert.pem")  # verifies the chain and 127.0.0.1 in its names
+        assert status == 200 and body.startswith(b"<!doctype html>")
+        fingerprint = printed(s, "sha256")
+        assert fingerprint == ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+        with s.connect() as plain:  # http:// to the https port: no page, and one line saying why
+            plain.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert b"<!doctype" not in plain.recv(65536)
+        assert "sent a plain http request: this server speaks https" in s.wait_err("plain http")
+    kept = (certs / "cert.pem").read_bytes(), (certs / "key.pem").read_bytes()
+    assert oct((certs / "key.pem").stat().st_mode & 0o777) == "0o600"
+    with server("--model", model, "--https", "--cert-dir", certs) as s:  # the next start: the same certificate
+        assert "(kept, self-signed)" in printed(s, "cert") and printed(s, "sha256") == fingerprint
+        der, (status, _, _) = tls_get(s, certs / "cert.pem", "/camera.js")
+        assert status == 200 and hashlib.sha256(der).hexdigest().upper() == fingerprint.replace(":", "")
+    assert ((certs / "cert.pem").read_bytes(), (certs / "key.pem").read_bytes()) == kept
+
+
+@needs_ort
+def test_https_without_openssl_says_so(model, tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}  # no openssl on it
+    proc = subprocess.run([sys.executable, "-m", "export.web", "--model", str(model), "--https", "--cert-dir",
+                           str(tmp_path / "certs"), "--port", "0"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith("error: --https makes its certificate with the openssl command, which is not installed")

@@ -10,6 +10,7 @@
 
 import * as ort from "./vendor/ort.wasm.min.mjs";
 import { ModelError, checkInput, meta, preprocessingParams, readModel } from "./classifier.js";
+import { initCamera } from "./camera.js";
 import { ImageError } from "./image.js";
 import { BATCH, DEFAULTS, MAX_PIXELS } from "./params.js";
 import { preprocess } from "./preprocess.js";
@@ -428,6 +429,7 @@ function showFileList(results, failed, ms) {
 }
 
 $("files").addEventListener("change", (e) => { if (e.target.files.length) handleFiles([...e.target.files]); });
+$("photo").addEventListener("change", (e) => { if (e.target.files.length) handleFiles([...e.target.files]); });
 const drop = $("drop");
 for (const type of ["dragenter", "dragover"]) drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
 for (const type of ["dragleave", "drop"]) drop.addEventListener(type, () => drop.classList.remove("over"));
@@ -464,6 +466,9 @@ const ready = start().catch((e) => {
   return null;
 });
 loading = ready;
+
+// Camera mode (camera.js): it reads frames in its own worker, and hands a frozen frame over as a file.
+initCamera({ model: async () => { if (!model) await loading; return model; }, onFreeze: (file) => handleFiles([file]), setStatus });
 
 window.mnist = {
   ready, // resolves to the model (or null if it failed to load)

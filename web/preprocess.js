@@ -16,18 +16,21 @@ import { _darkness, _desk, _desk_frame, _polarities } from "./paper.js";
 import { DEFAULTS } from "./params.js";
 import { _threshold } from "./rules.js";
 
-// preprocess.py _steps: the whole preprocessing, in order -> Float32Array(canvas * canvas).
-function _steps(image, p) {
+// preprocess.py _steps: the whole preprocessing, in order -> Float32Array(canvas * canvas). Like the
+// Python's `info`, `info` gets what the steps found: `box`, the digit's [y0, x0, y1, x1] in working-image
+// pixels, and `factor`, the working image's reduction (times `factor`: the input's pixels).
+function _steps(image, p, info = {}) {
   // 1. Grey working image, longer side work..2*work-1 px (or smaller if the input is), each f x f block
   //    its darkest pixel: thin dark strokes survive the reduction.
   const a = _grey(image, p.luma), f = _factor([a.h, a.w], Math.trunc(p.work)), g = _shrink(a, f, false);
+  info.factor = f;
   // 2. Polarity: dark ink on light paper (when unsure, the second reading if the first finds no digit).
   //    Light ink is reduced by its lightest pixel instead, then inverted.
   const readings = _polarities(g, _odd(p.polarity_window * Math.min(g.h, g.w), 3), p);
   for (let i = 0; i < readings.length; i++) {
     try {
       const light = readings[i] && _shrink(a, f, true); // light ink: each block's lightest pixel, inverted
-      return _read(light ? { ...light, px: light.px.map((v) => 1 - v) } : g, readings[i], p, readings.length > 1);
+      return _read(light ? { ...light, px: light.px.map((v) => 1 - v) } : g, readings[i], p, readings.length > 1, info);
     } catch (e) {
       if (!(e instanceof ImageError) || i === readings.length - 1) throw e;
     }
@@ -35,7 +38,7 @@ function _steps(image, p) {
 }
 
 // preprocess.py _read: steps 3-7 on a grey image of dark ink on light paper (`unsure`: one of two polarities tried).
-function _read(g, inverted, p, unsure = false) {
+function _read(g, inverted, p, unsure = false, info = {}) {
   const fit = Math.trunc(p.fit), canvas = Math.trunc(p.canvas), { h, w } = g, n = h * w;
   // 3. Paper level, locally (a grey closing, JPEG ringing beside a dark desk opened away first), and
   // darkness relative to it.
@@ -67,6 +70,7 @@ function _read(g, inverted, p, unsure = false) {
   if (unsure && inverted && level / area < p.unsure_ground * median(_border(paper))) {
     throw new ImageError("no digit found (blank image)");
   }
+  info.box = [y0, x0, y1, x1];
   const tt = f32(t), scale = f32(Math.max(ink - t, 1e-6)), x = new Float32Array(n); // (H, W)
   for (let i = 0; i < n; i++) x[i] = mask.px[i] ? Math.min(Math.max(f32(f32(dpx[i] - tt) / scale), 0), 1) : 0;
   // 7. MNIST's own steps: strokes near MNIST's width, longer side to `fit` px, values to peak 1,
@@ -75,7 +79,8 @@ function _read(g, inverted, p, unsure = false) {
 }
 
 // preprocess.py preprocess: any image of one digit -> Float32Array(canvas * canvas) in [0, 1], light
-// digit on dark, as in MNIST. `params`: preprocessingParams(the model's metadata entry).
-export function preprocess(image, params = DEFAULTS.preprocessing) {
-  return _steps(image, params);
+// digit on dark, as in MNIST. `params`: preprocessingParams(the model's metadata entry). `info` (optional):
+// filled in as _steps says (the camera draws the digit's box from it).
+export function preprocess(image, params = DEFAULTS.preprocessing, info = {}) {
+  return _steps(image, params, info);
 }
