@@ -80,12 +80,23 @@ def fingerprint(cert: Path) -> str:
     return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
-def _covers(cert: Path, names: list[str]) -> bool:
-    """Whether the certificate is valid for a while yet and names every one of `names`."""
+SUBJECT = "mnist-web (self-signed)"  # the commonName of the certificates this module makes
+
+
+def _decode(cert: Path) -> dict | None:
+    """The certificate's fields (notAfter, subject, subjectAltName), or None where it cannot be read here."""
     try:
-        info = ssl._ssl._test_decode_cert(str(cert))  # the standard library's own reader (no openssl command)
+        return ssl._ssl._test_decode_cert(str(cert))  # the standard library's own reader (no openssl command)
     except (ssl.SSLError, OSError, AttributeError):
-        return False
+        return None
+
+
+def _ours(info: dict) -> bool:
+    return any(key == "commonName" and value == SUBJECT for rdn in info.get("subject", ()) for key, value in rdn)
+
+
+def _covers(info: dict, names: list[str]) -> bool:
+    """Whether the certificate is valid for a while yet and names every one of `names`."""
     ends = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notAfter"]), datetime.timezone.utc)
     if ends < datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1):
         return False
@@ -102,12 +113,15 @@ def _canonical(name: str) -> str:
 
 
 def certificate(folder: Path, host: str) -> tuple[Path, Path, str]:
-    """The certificate and key in `folder`, made there if missing, expired or not naming this machine's
-    addresses. Returns (cert, key, "kept" | "new")."""
+    """The certificate and key in `folder`, made there if missing, or if one this module made expired or
+    does not name this machine's addresses. A certificate made elsewhere (or one this Python cannot read)
+    is used as it is, never replaced. Returns (cert, key, "kept" | "new")."""
     cert, key = folder / CERT, folder / KEY
     names = addresses(host)
-    if cert.is_file() and key.is_file() and _covers(cert, names):
-        return cert, key, "kept"
+    if cert.is_file() and key.is_file():
+        info = _decode(cert)
+        if info is None or not _ours(info) or _covers(info, names):
+            return cert, key, "kept"
     openssl = shutil.which("openssl")
     if openssl is None:
         raise TLSError(f"--https makes its certificate with the openssl command, which is not installed: install it "
@@ -118,7 +132,7 @@ def certificate(folder: Path, host: str) -> tuple[Path, Path, str]:
         raise TLSError(f"cannot make the certificate's folder {folder} ({e.strerror or e}): pass a writable --cert-dir") from None
     new_cert, new_key = folder / f".{CERT}.new", folder / f".{KEY}.new"
     command = [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-               "-keyout", str(new_key), "-out", str(new_cert), "-days", str(DAYS), "-subj", "/CN=mnist-web (self-signed)",
+               "-keyout", str(new_key), "-out", str(new_cert), "-days", str(DAYS), "-subj", f"/CN={SUBJECT}",
                "-addext", f"subjectAltName={san(names)}", "-addext", "basicConstraints=critical,CA:FALSE",
                "-addext", "extendedKeyUsage=serverAuth", "-addext", "keyUsage=critical,digitalSignature"]
     old = os.umask(0o077)  # the key: readable by its owner only

@@ -509,6 +509,23 @@ def test_https_answers_over_tls_and_keeps_its_certificate(model, tmp_path):
     assert ((certs / "cert.pem").read_bytes(), (certs / "key.pem").read_bytes()) == kept
 
 
+@pytest.mark.skipif(not shutil.which("openssl"), reason="the openssl command makes the test's own certificate")
+def test_https_never_replaces_a_certificate_made_elsewhere(model, tmp_path):
+    """A user's own cert.pem/key.pem in --cert-dir (another name, none of this machine's LAN addresses) is
+    served as it is: only certificates that --https made itself are ever made anew."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(certs / "key.pem"), "-out", str(certs / "cert.pem"), "-days", "30",
+                    "-subj", "/CN=my own", "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    mine = (certs / "cert.pem").read_bytes(), (certs / "key.pem").read_bytes()
+    with server("--model", model, "--https", "--cert-dir", certs) as s:
+        assert "(kept, self-signed)" in printed(s, "cert")
+        der, (status, _, _) = tls_get(s, certs / "cert.pem")
+        assert status == 200 and der == ssl.PEM_cert_to_DER_cert(mine[0].decode())
+    assert ((certs / "cert.pem").read_bytes(), (certs / "key.pem").read_bytes()) == mine
+
+
 @needs_ort
 def test_https_without_openssl_says_so(model, tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}  # no openssl on it
