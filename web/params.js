@@ -17,7 +17,7 @@ export const DEFAULTS = {
     paper_window: 0.3, paper_core: 0.5, core_max: 0.5, core_ring: 3, paper_speck: 3, speck_dark: 0.5, paper_floor: 0.45, min_ink: 0.25, ink_rel: 0.25, noise_k: 5,
     line_noise: 0.07, line_thin: 0.02, line_length: 0.15, line_tilt: 10, line_gap: 5, line_span: 0.4, line_family: 3,
     line_min: 0.5, line_percentile: 95, line_contrast: 1.5, line_margin: 1.4, line_max_rel: 0.75,
-    min_size: 0.05, min_thickness: 0.01, mark_peak: 0.5, mark_ink: 0.3, mark_contrast: 0.15, border_contact: 0.4, cut_contact: 0.75, cut_contrast: 0.3, edge: 0.01,
+    min_size: 0.05, min_thickness: 0.01, mark_peak: 0.5, mark_ink: 0.3, mark_contrast: 0.15, border_contact: 0.4, cut_contact: 0.85, cut_contrast: 0.3, edge: 0.01,
     desk_drop: 0.65, desk_step: 0.75, desk_edge: 0.5, desk_reach: 8, desk_ground: 0.1, desk_frame: 2, unsure_ground: 0.75, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
   },
 };
