@@ -54,5 +54,14 @@ PREPROCESSING = {
     "centre_weight": 2.0,  # the digit: most ink / (1 + 2 x distance of its centre from the image centre / short side)
     "merge": 0.25,  # marks whose box reaches into the digit's box grown by 25% of its longer side belong to it ...
     "merge_min": 0.02,  # ... when they hold at least 2% of its ink
+    # A whole number (segment.py): the plausible marks above grouped into digits.
+    "line_overlap": 0.3,  # a mark is on a line when their vertical extents overlap by > 0.3 x the shorter
+    "join_overlap": 0.5,  # on a line, marks overlapping along it by > 0.5 x the narrower are one digit (a 5's bar)
+    "speck_rel": 0.4,  # a digit's box has a side >= 0.4 x the digits' median height (smaller: a speck, a dot)
+    "flat_rel": 0.3,  # ... and is not flat and long: under 0.3 x that height tall and
+    "flat_long": 2.0,  # ... over 2 x as wide as tall (an underline, a dash)
+    "split_wide": 1.2,  # a digit wider than 1.2 x the digits' median height is touching digits: cut in two ...
+    "split_margin": 0.2,  # ... at a column of least ink, at least 0.2 of its width from either side ...
+    "split_tries": 4,  # ... trying the 4 lowest such minima, keeping the cut the classifier is surest of
 }
 DEFAULTS = {"labels": [str(d) for d in range(10)], "preprocessing": PREPROCESSING}
