@@ -41,19 +41,37 @@ def _lines(idx, m: dict, p: dict) -> list[list[int]]:
     return [line[2] for line in lines]
 
 
-def _columns(members, m: dict, p: dict) -> list[list[int]]:
-    """The marks of one line -> the digits, lists of mark indices, left to right: a mark joins the digit
-    before it when their horizontal extents overlap by more than join_overlap x the narrower one."""
-    groups = []  # [x0, x1, members]
-    for i in sorted(members, key=lambda i: (m["x0"][i], m["y0"][i], i)):
+def _columns(members, m: dict, tall: float, p: dict) -> list[list[int]]:
+    """The marks of one line -> the digits, lists of mark indices, left to right. Whole marks (at least
+    part_rel x the digits' height tall) are digits of their own, even where they overlap along the line
+    (slanted writing). A part (shorter: a 5's bar, a 7's, half a broken 8) joins the digit its horizontal
+    extent overlaps most, or else the nearest within part_gap x tall; alone, it is a digit of its own."""
+    whole = [i for i in members if m["y1"][i] - m["y0"][i] >= p["part_rel"] * tall]
+    groups = [[i] for i in sorted(whole, key=lambda i: (m["x0"][i] + m["x1"][i], m["y0"][i], i))]
+    parts = sorted((i for i in members if m["y1"][i] - m["y0"][i] < p["part_rel"] * tall),
+                   key=lambda i: (m["x0"][i], m["y0"][i], i))
+    alone = []
+    for i in parts:
         x0, x1 = int(m["x0"][i]), int(m["x1"][i])
-        g = groups[-1] if groups else None
-        if g and min(x1, g[1]) - max(x0, g[0]) > p["join_overlap"] * min(x1 - x0, g[1] - g[0]):
-            g[0], g[1] = min(g[0], x0), max(g[1], x1)
-            g[2].append(i)
+        best, most = None, -p["part_gap"] * tall  # overlap in px (negative: the gap between them)
+        for g in groups:
+            gx0, gx1 = int(m["x0"][g[0]]), int(m["x1"][g[0]])
+            ov = min(x1, gx1) - max(x0, gx0)
+            if ov > most:
+                best, most = g, ov
+        if best is None:
+            alone.append(i)
+        elif m["mass"][i] >= p["merge_min"] * m["mass"][best[0]]:  # a speck of dust beside a digit is no part
+            best.append(int(i))
+    # Parts near no whole mark: among themselves, those overlapping along the line make one digit.
+    for i in alone:
+        last = groups[-1] if groups and groups[-1][0] in alone else None
+        if last and min(m["x1"][i], max(m["x1"][j] for j in last)) - max(m["x0"][i], min(m["x0"][j] for j in last)) > 0:
+            last.append(int(i))
         else:
-            groups.append([x0, x1, [i]])
-    return [g[2] for g in groups]
+            groups.append([int(i)])
+    groups.sort(key=lambda g: (min(m["x0"][j] for j in g) + max(m["x1"][j] for j in g), g[0]))
+    return groups
 
 
 def _box(members, m: dict) -> tuple[int, int, int, int]:
@@ -63,92 +81,105 @@ def _box(members, m: dict) -> tuple[int, int, int, int]:
 
 
 def _vertical(m: dict, ok: np.ndarray, p: dict) -> bool:
-    """Do the marks stand in one column (a number turned 90 degrees)? The marks of a digit's size (their
-    longer side at least half the median's) make at least 3 lines, and at most half as many lines when
-    their horizontal extents are taken as the vertical ones (the layout turned)."""
+    """Do the marks stand in a column (a number turned 90 degrees)? At least 3 plausible marks of a digit's
+    size (their longer side at least half the median's) whose box together is more than turn_tall x as
+    tall as wide (one upright line, or two, is far wider than tall; one digit has fewer marks)."""
     idx = np.nonzero(ok)[0]
+    idx = idx[m["side"][idx] >= 0.5 * np.median(m["side"][idx])]
     if len(idx) < 3:
         return False
-    idx = [int(i) for i in idx if m["side"][i] >= 0.5 * np.median(m["side"][idx])]
-    turned = {"y0": m["x0"], "y1": m["x1"], "x0": m["y0"], "x1": m["y1"]}
-    rows, cols = len(_lines(idx, m, p)), len(_lines(idx, turned, p))
-    return rows >= 3 and 2 * cols <= rows
+    h = int(m["y1"][idx].max() - m["y0"][idx].min())
+    w = int(m["x1"][idx].max() - m["x0"][idx].min())
+    return h > p["turn_tall"] * w
 
 
 def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[list[list[int]]], float]:
-    """The digits as mark indices, per line (top down), per digit (left to right), and the digits' typical
-    height in px (the median of their boxes')."""
-    lines = [_columns(line, m, p) for line in _lines(np.nonzero(ok)[0], m, p)]
-    boxes = [[_box(g, m) for g in line] for line in lines]
-    heights = [b[2] - b[0] for line in boxes for b in line]
-    tall = float(np.median(heights))  # px: the number's digits' height
+    """The digits as mark indices, per line (top down), per digit (left to right), and the digits'
+    typical height in px (the median of the plausible marks')."""
+    idx = np.nonzero(ok)[0]
+    tall = float(np.median(m["y1"][idx] - m["y0"][idx]))  # px: the number's digits' height, the marks' median
+    # Marks too small to be a digit by themselves (a 5's bar in a small number) may still be parts of one:
+    # as dark and as clear of their ground as a digit's marks.
+    least = max(p["mark_ink"], p["mark_peak"] * float(m["peak"][ok].max()))
+    loose = inside & ~ok & (m["peak"] >= least) & (m["peak"] - m["ground"] >= p["mark_contrast"])
+    lines = [_columns(line, m, tall, p) for line in _lines(np.nonzero(ok | loose)[0], m, p)]
     out = []
-    for line, bs in zip(lines, boxes):
+    for line in lines:
         keep = []
-        for g, (y0, x0, y1, x1) in zip(line, bs):
+        for g in line:
+            y0, x0, y1, x1 = _box(g, m)
             h, w = y1 - y0, x1 - x0
-            if max(h, w) < p["speck_rel"] * tall:
-                continue  # a speck or a dot, small beside the digits
+            if max(h, w) < p["speck_rel"] * tall or not ok[g].any():
+                continue  # a speck or a dot, small beside the digits, or parts of none
             if h < p["flat_rel"] * tall and w > p["flat_long"] * h:
                 continue  # an underline or a dash: flat and long
             keep.append(g)
         if keep:
             out.append(keep)
-    # Small marks that are no digit by themselves (too small for one, as a 5's bar in a small number):
-    # each joins the digit whose columns hold its centre and whose rows, grown by half the digits'
-    # height, do too (the nearest such, by rows), when it holds merge_min of that digit's ink.
-    least = max(p["mark_ink"], p["mark_peak"] * float(m["peak"][ok].max()))
-    loose = inside & ~ok & (m["peak"] >= least) & (m["peak"] - m["ground"] >= p["mark_contrast"])
-    flat = [(li, gi, _box(g, m)) for li, line in enumerate(out) for gi, g in enumerate(line)]
-    for i in np.nonzero(loose)[0]:
-        cy, cx, best, near = m["cy"][i], m["cx"][i], None, np.inf
-        for li, gi, (y0, x0, y1, x1) in flat:
-            if x0 <= cx < x1 and y0 - tall / 2 <= cy < y1 + tall / 2:
-                dist = abs(cy - (y0 + y1 - 1) / 2)
-                if dist < near:
-                    best, near = (li, gi), dist
-        if best is not None:
-            g = out[best[0]][best[1]]
-            if m["mass"][i] >= p["merge_min"] * sum(m["mass"][j] for j in g):
-                g.append(int(i))
     return out, tall
 
 
-def _cuts(mask: np.ndarray, box, p: dict) -> list[int]:
-    """Candidate columns to cut a wide mark at: the local minima of its ink per column within the middle
-    (split_margin of its width kept on each side), the `split_tries` lowest (nearest the middle first)."""
+def _cuts(mask: np.ndarray, box, p: dict) -> list[tuple[float, float]]:
+    """Candidate cuts of a wide mark, (x at the box's middle row, slant): along each slant of split_slants
+    (px right per px up, as handwriting leans), the local minima of its ink per slanted column within the
+    middle (split_margin of its width kept on each side), lowest first (then nearest the middle),
+    split_apart px apart."""
     y0, x0, y1, x1 = box
-    w = x1 - x0
-    col = mask[y0:y1, x0:x1].sum(axis=0)  # (w,) ink pixels per column
+    w, mid = x1 - x0, (y0 + y1 - 1) / 2
+    ys, xs = np.nonzero(mask[y0:y1, x0:x1])
     lo, hi = max(1, int(np.ceil(p["split_margin"] * w))), min(w - 1, int(np.floor((1 - p["split_margin"]) * w)))
-    cand = [c for c in range(lo, hi + 1) if col[c] <= col[c - 1] and (c + 1 >= w or col[c] <= col[c + 1])]
-    cand.sort(key=lambda c: (int(col[c]), abs(2 * c - w), c))
+    cand = []
+    for slant in p["split_slants"]:
+        shift = slant * (mid - (ys + y0))  # px each ink pixel's column is moved to undo the slant
+        u = np.floor(xs - shift + 0.5).astype(int)  # the column along the slant through each ink pixel
+        col = np.bincount(u - u.min(), minlength=u.max() - u.min() + 1)  # ink per slanted column, from u.min()
+        for c in range(max(lo, int(u.min()) + 1), min(hi, int(u.max()) - 1) + 1):
+            k = c - int(u.min())
+            if col[k] <= col[k - 1] and col[k] <= col[k + 1]:
+                cand.append((int(col[k]), abs(2 * c - w), x0 + c, slant))
+    cand.sort()
     out = []
-    for c in cand:
-        if all(abs(c - o) > 2 for o in out):  # neighbours of a flat minimum cut alike
-            out.append(c)
-        if len(out) == int(p["split_tries"]):
-            break
-    return [x0 + c for c in out]
+    for _, _, c, slant in cand:
+        if all(abs(c - o) > p["split_apart"] for o, _ in out):  # near cuts cut alike: try others
+            out.append((c, slant))
+    return out
+
+
+def _height(mask: np.ndarray) -> int:
+    """The rows a (H, W) bool mask spans, px (0 when empty)."""
+    ys = np.nonzero(mask.any(axis=1))[0]
+    return int(ys[-1] - ys[0] + 1) if len(ys) else 0
 
 
 def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify) -> list[np.ndarray]:
-    """A digit's (H, W) bool mask -> the masks of its digits, left to right: cut in two where the product
-    of the halves' confidences is highest, while wider than split_wide x the digits' height."""
+    """A digit's (H, W) bool mask -> the masks of its digits, left to right: when wider than split_try x
+    the digits' height tall, cut in two where the product of the halves' confidences is highest, if the
+    width and that evidence say two (below); each half again."""
     y0, x0, y1, x1 = box
-    if x1 - x0 <= p["split_wide"] * tall:
+    if x1 - x0 <= p["split_try"] * tall:
         return [mask]
-    cols = np.arange(mask.shape[1])
+    mid = (y0 + y1 - 1) / 2
+    rows, cols = np.indices(mask.shape)
     pairs = []
-    for c in _cuts(mask, box, p):
-        left, right = mask & (cols < c), mask & (cols >= c)
-        if left.any() and right.any():
+    for c, slant in _cuts(mask, box, p):
+        left = mask & (cols - slant * (mid - rows) + 0.5 < c)
+        right = mask & ~left
+        # Each half a whole digit's height (a 7's bar cut off its stem is none).
+        if all(_height(half) >= p["part_rel"] * tall for half in (left, right)):
             pairs.append((left, right))
+            if len(pairs) == int(p["split_tries"]):
+                break
     if not pairs:
         return [mask]
-    x = np.stack([_input(ink, half, p)[0] for pair in pairs for half in pair])  # (2 x pairs, canvas, canvas)
-    conf = classify(x).max(axis=1).reshape(-1, 2)
-    left, right = pairs[int(np.argmax(conf[:, 0] * conf[:, 1]))]
+    x = np.stack([_input(ink, mask, p)[0]] + [_input(ink, half, p)[0] for pair in pairs for half in pair])
+    conf = classify(x).max(axis=1)  # (1 + 2 x pairs,): the whole, then each cut's halves
+    both = conf[1:].reshape(-1, 2).prod(axis=1)
+    best = int(np.argmax(both))
+    # Two digits when wide and the classifier is surer of the halves than of the whole: by their width in
+    # digits' heights plus split_evidence x the log of (the halves' confidences' product / the whole's).
+    if (x1 - x0) / tall + p["split_evidence"] * np.log(max(float(both[best]), 1e-30) / max(float(conf[0]), 1e-30)) <= p["split_at"]:
+        return [mask]
+    left, right = pairs[best]
     out = []
     for half in (left, right):
         ys, xs = np.nonzero(half.any(axis=1))[0], np.nonzero(half.any(axis=0))[0]
@@ -197,10 +228,10 @@ def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
     return out
 
 
-def _evidence(lines) -> float:
-    """Mean log-confidence over all digits of a number (the evidence for one way of turning it)."""
-    conf = [float(dg["probs"].max()) for line in lines for dg in line]
-    return float(np.mean(np.log(np.maximum(conf, 1e-30)))) if conf else -np.inf
+def _evidence(probs: np.ndarray) -> float:
+    """Mean log-confidence over a number's digits, (N, classes) probabilities: the evidence for one way of
+    turning it."""
+    return float(np.mean(np.log(np.maximum(probs.max(axis=1), 1e-30)))) if len(probs) else -np.inf
 
 
 def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classify):
@@ -211,15 +242,19 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
     x, box = _input(ink, _one(ink, p, unsure, marks), p)  # the single digit, exactly as preprocess reads it
     ink["info"]["box"] = box
     lines = _digits(ink, p, classify, marks)
-    if _vertical(*marks[:2], p):  # a column of marks: the number turned 90 degrees, read both ways
-        ways = []
-        for k in (1, -1):
-            turned = _digits(_turn(ink, k), p, classify)
-            for line in turned:
-                for dg in line:
-                    dg["box"] = _unturn(dg["box"], k, g.shape)
-            ways.append(turned)
-        lines = max(ways, key=_evidence)  # the first of equals
+    if _vertical(*marks[:2], p):
+        # A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the
+        # two is the one whose digits, these same pieces as read or turned upside down, the classifier is
+        # surer of on the whole (the mean log-confidence); read again when that is the other way.
+        lines = _digits(_turn(ink, 1), p, classify)
+        flat = [dg["input"] for line in lines for dg in line]
+        k = 1
+        if flat and _evidence(classify(np.stack([np.rot90(x, 2) for x in flat]))) > _evidence(
+                np.stack([dg["probs"] for line in lines for dg in line])):
+            k, lines = -1, _digits(_turn(ink, -1), p, classify)
+        for line in lines:
+            for dg in line:
+                dg["box"] = _unturn(dg["box"], k, g.shape)
     return x, ink["info"], lines
 
 
