@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .image import ImageError
 from .marks import _paint, _plausible
 from .preprocess import _input, _ink, _one, _polar
 
@@ -50,26 +51,22 @@ def _columns(members, m: dict, tall: float, p: dict) -> list[list[int]]:
     groups = [[i] for i in sorted(whole, key=lambda i: (m["x0"][i] + m["x1"][i], m["y0"][i], i))]
     parts = sorted((i for i in members if m["y1"][i] - m["y0"][i] < p["part_rel"] * tall),
                    key=lambda i: (m["x0"][i], m["y0"][i], i))
-    alone = []
+    lone = []  # parts near no whole mark: among themselves, those overlapping along the line make one digit
     for i in parts:
         x0, x1 = int(m["x0"][i]), int(m["x1"][i])
         best, most = None, -p["part_gap"] * tall  # overlap in px (negative: the gap between them)
         for g in groups:
-            gx0, gx1 = int(m["x0"][g[0]]), int(m["x1"][g[0]])
-            ov = min(x1, gx1) - max(x0, gx0)
+            ov = min(x1, int(m["x1"][g[0]])) - max(x0, int(m["x0"][g[0]]))
             if ov > most:
                 best, most = g, ov
         if best is None:
-            alone.append(i)
+            if lone and min(x1, max(m["x1"][j] for j in lone[-1])) - max(x0, min(m["x0"][j] for j in lone[-1])) > 0:
+                lone[-1].append(int(i))
+            else:
+                lone.append([int(i)])
         elif m["mass"][i] >= p["merge_min"] * m["mass"][best[0]]:  # a speck of dust beside a digit is no part
             best.append(int(i))
-    # Parts near no whole mark: among themselves, those overlapping along the line make one digit.
-    for i in alone:
-        last = groups[-1] if groups and groups[-1][0] in alone else None
-        if last and min(m["x1"][i], max(m["x1"][j] for j in last)) - max(m["x0"][i], min(m["x0"][j] for j in last)) > 0:
-            last.append(int(i))
-        else:
-            groups.append([int(i)])
+    groups += lone
     groups.sort(key=lambda g: (min(m["x0"][j] for j in g) + max(m["x1"][j] for j in g), g[0]))
     return groups
 
@@ -145,6 +142,14 @@ def _cuts(mask: np.ndarray, box, p: dict) -> list[tuple[float, float]]:
     return out
 
 
+def _piece(ink: dict, mask: np.ndarray, p: dict):
+    """_input of a piece, or None when no pixel of it is darker than t (its 3x3 mean was): no digit."""
+    try:
+        return _input(ink, mask, p)
+    except ImageError:
+        return None
+
+
 def _height(mask: np.ndarray) -> int:
     """The rows a (H, W) bool mask spans, px (0 when empty)."""
     ys = np.nonzero(mask.any(axis=1))[0]
@@ -156,34 +161,36 @@ def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify) -> 
     the digits' height tall, cut in two where the product of the halves' confidences is highest, if the
     width and that evidence say two (below); each half again."""
     y0, x0, y1, x1 = box
-    if x1 - x0 <= p["split_try"] * tall:
+    whole = _piece(ink, mask, p)
+    if x1 - x0 <= p["split_try"] * tall or whole is None:
         return [mask]
     mid = (y0 + y1 - 1) / 2
     rows, cols = np.indices(mask.shape)
-    pairs = []
+    pairs, inputs = [], [whole[0]]
     for c, slant in _cuts(mask, box, p):
         left = mask & (cols - slant * (mid - rows) + 0.5 < c)
         right = mask & ~left
         # Each half a whole digit's height (a 7's bar cut off its stem is none).
         if all(_height(half) >= p["part_rel"] * tall for half in (left, right)):
-            pairs.append((left, right))
-            if len(pairs) == int(p["split_tries"]):
-                break
+            a, b = _piece(ink, left, p), _piece(ink, right, p)
+            if a is not None and b is not None:
+                pairs.append((left, right))
+                inputs += [a[0], b[0]]
+                if len(pairs) == int(p["split_tries"]):
+                    break
     if not pairs:
         return [mask]
-    x = np.stack([_input(ink, mask, p)[0]] + [_input(ink, half, p)[0] for pair in pairs for half in pair])
-    conf = classify(x).max(axis=1)  # (1 + 2 x pairs,): the whole, then each cut's halves
+    conf = classify(np.stack(inputs)).max(axis=1)  # (1 + 2 x pairs,): the whole, then each cut's halves
     both = conf[1:].reshape(-1, 2).prod(axis=1)
     best = int(np.argmax(both))
     # Two digits when wide and the classifier is surer of the halves than of the whole: by their width in
     # digits' heights plus split_evidence x the log of (the halves' confidences' product / the whole's).
     if (x1 - x0) / tall + p["split_evidence"] * np.log(max(float(both[best]), 1e-30) / max(float(conf[0]), 1e-30)) <= p["split_at"]:
         return [mask]
-    left, right = pairs[best]
     out = []
-    for half in (left, right):
+    for half in pairs[best]:
         ys, xs = np.nonzero(half.any(axis=1))[0], np.nonzero(half.any(axis=0))[0]
-        out += _split(ink, half, (ys[0], xs[0], ys[-1] + 1, xs[-1] + 1), tall, p, classify)
+        out += _split(ink, half, (int(ys[0]), int(xs[0]), int(ys[-1]) + 1, int(xs[-1]) + 1), tall, p, classify)
     return out
 
 
@@ -218,7 +225,7 @@ def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
             keep = np.zeros(m["n"], bool)
             keep[g] = True
             masks += _split(ink, _paint(m, keep, ink["d"].shape), _box(g, m), tall, p, classify)
-        lines.append([_input(ink, mask, p) for mask in masks])
+        lines.append([piece for piece in (_piece(ink, mask, p) for mask in masks) if piece is not None])
     flat = [x for line in lines for x, _ in line]
     probs = classify(np.stack(flat)) if flat else np.zeros((0, 10), np.float32)
     out, n = [], 0
@@ -231,7 +238,8 @@ def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
 def _evidence(probs: np.ndarray) -> float:
     """Mean log-confidence over a number's digits, (N, classes) probabilities: the evidence for one way of
     turning it."""
-    return float(np.mean(np.log(np.maximum(probs.max(axis=1), 1e-30)))) if len(probs) else -np.inf
+    conf = probs.max(axis=1).astype(np.float64)
+    return float(np.mean(np.log(np.maximum(conf, 1e-30)))) if len(probs) else -np.inf
 
 
 def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classify):
