@@ -1,0 +1,300 @@
+// A whole number (step 6 for many digits): the twin of export/reader/segment.py. The plausible marks
+// grouped into digits, in reading order: lines top to bottom (marks whose vertical extents overlap),
+// digits left to right (whole marks, with the parts they overlap: a 5's bar, half a broken 8), specks,
+// dots and underlines left out, touching digits cut in two where the classifier is surest of both halves,
+// a number turned 90 degrees read the way the classifier is surer of on the whole. Each digit then goes
+// through MNIST's own steps into its own canvas x canvas input.
+//
+// `classify` is async here (onnxruntime-web): Float32Array(canvas * canvas)[] -> Float32Array(classes)[]
+// of probabilities; so are the functions that call it. The decisions are segment.py's, in its order.
+
+import { ImageError } from "./image.js";
+import { _paint, _plausible } from "./marks.js";
+import { _ink, _input, _one, _polar } from "./preprocess.js";
+
+// np.median of integers or float64 values: the middle one, or the mean of the two middle ones.
+function median64(values) {
+  const s = Float64Array.from(values).sort(), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// Python's sorted() by a tuple key: a stable sort comparing the keys' entries in turn.
+function sortBy(items, key) {
+  const keyed = items.map((v) => [key(v), v]);
+  keyed.sort((a, b) => {
+    for (let i = 0; i < a[0].length; i++) if (a[0][i] !== b[0][i]) return a[0][i] < b[0][i] ? -1 : 1;
+    return 0;
+  });
+  return keyed.map((kv) => kv[1]);
+}
+
+// segment.py _lines: mark indices -> one list of them per line (the line a mark's vertical extent
+// overlaps most, by more than line_overlap x the shorter of the two; marks taken top down).
+function _lines(idx, m, p) {
+  const lines = []; // [y0, y1, members]
+  for (const i of sortBy(idx, (i) => [m.y0[i], m.x0[i], i])) {
+    const y0 = m.y0[i], y1 = m.y1[i];
+    let best = null, most = 0;
+    for (const line of lines) {
+      const ov = (Math.min(y1, line[1]) - Math.max(y0, line[0])) / Math.min(y1 - y0, line[1] - line[0]);
+      if (ov > p.line_overlap && ov > most) { best = line; most = ov; }
+    }
+    if (best === null) lines.push([y0, y1, [i]]);
+    else { best[0] = Math.min(best[0], y0); best[1] = Math.max(best[1], y1); best[2].push(i); }
+  }
+  return lines.map((line) => line[2]);
+}
+
+// segment.py _columns: the marks of one line -> the digits, lists of mark indices, left to right.
+function _columns(members, m, tall, p) {
+  const height = (i) => m.y1[i] - m.y0[i];
+  const whole = members.filter((i) => height(i) >= p.part_rel * tall);
+  const groups = sortBy(whole, (i) => [m.x0[i] + m.x1[i], m.y0[i], i]).map((i) => [i]);
+  const parts = sortBy(members.filter((i) => height(i) < p.part_rel * tall), (i) => [m.x0[i], m.y0[i], i]);
+  const lone = []; // parts near no whole mark: among themselves, those overlapping along the line make one digit
+  for (const i of parts) {
+    const x0 = m.x0[i], x1 = m.x1[i];
+    let best = null, most = -p.part_gap * tall; // overlap in px (negative: the gap between them)
+    for (const g of groups) {
+      const ov = Math.min(x1, m.x1[g[0]]) - Math.max(x0, m.x0[g[0]]);
+      if (ov > most) { best = g; most = ov; }
+    }
+    if (best === null) {
+      const last = lone[lone.length - 1];
+      if (last && Math.min(x1, Math.max(...last.map((j) => m.x1[j]))) - Math.max(x0, Math.min(...last.map((j) => m.x0[j]))) > 0) last.push(i);
+      else lone.push([i]);
+    } else if (m.mass[i] >= p.merge_min * m.mass[best[0]]) { // a speck of dust beside a digit is no part
+      best.push(i);
+    }
+  }
+  return sortBy(groups.concat(lone), (g) => [Math.min(...g.map((j) => m.x0[j])) + Math.max(...g.map((j) => m.x1[j])), g[0]]);
+}
+
+// segment.py _box: [y0, x0, y1, x1] around the marks, ends exclusive.
+function _box(members, m) {
+  return [Math.min(...members.map((i) => m.y0[i])), Math.min(...members.map((i) => m.x0[i])),
+    Math.max(...members.map((i) => m.y1[i])), Math.max(...members.map((i) => m.x1[i]))];
+}
+
+// segment.py _vertical: do the marks stand in a column (a number turned 90 degrees)?
+function _vertical(m, ok, p) {
+  let idx = [];
+  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  const half = 0.5 * median64(idx.map((i) => m.side[i]));
+  idx = idx.filter((i) => m.side[i] >= half);
+  if (idx.length < 3) return false;
+  const h = Math.max(...idx.map((i) => m.y1[i])) - Math.min(...idx.map((i) => m.y0[i]));
+  const w = Math.max(...idx.map((i) => m.x1[i])) - Math.min(...idx.map((i) => m.x0[i]));
+  return h > p.turn_tall * w;
+}
+
+// segment.py _groups: the digits as mark indices, per line, per digit, and the digits' typical height.
+function _groups(m, ok, inside, p) {
+  const idx = [];
+  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  const tall = median64(idx.map((i) => m.y1[i] - m.y0[i])); // px: the marks' median height
+  // Marks too small to be a digit by themselves may still be parts of one: as dark and as clear of their
+  // ground as a digit's marks.
+  const least = Math.max(p.mark_ink, p.mark_peak * Math.max(...idx.map((i) => m.peak[i])));
+  const cand = [];
+  for (let c = 0; c < m.n; c++) {
+    const loose = inside[c] && !ok[c] && m.peak[c] >= least && m.peak[c] - m.ground[c] >= p.mark_contrast;
+    if (ok[c] || loose) cand.push(c);
+  }
+  const out = [];
+  for (const members of _lines(cand, m, p)) {
+    const keep = [];
+    for (const g of _columns(members, m, tall, p)) {
+      const [y0, x0, y1, x1] = _box(g, m), h = y1 - y0, w = x1 - x0;
+      if (Math.max(h, w) < p.speck_rel * tall || !g.some((i) => ok[i])) continue; // a speck, a dot, or parts of none
+      if (h < p.flat_rel * tall && w > p.flat_long * h) continue; // an underline or a dash: flat and long
+      keep.push(g);
+    }
+    if (keep.length) out.push(keep);
+  }
+  return { groups: out, tall };
+}
+
+// segment.py _cuts: candidate cuts of a wide mark, [x at the box's middle row, slant], lowest ink first.
+function _cuts(mask, box, p) {
+  const [y0, x0, y1, x1] = box, W = mask.w, w = x1 - x0, mid = (y0 + y1 - 1) / 2;
+  const ys = [], xs = [];
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (mask.px[y * W + x]) { ys.push(y - y0); xs.push(x - x0); }
+  const lo = Math.max(1, Math.ceil(p.split_margin * w)), hi = Math.min(w - 1, Math.floor((1 - p.split_margin) * w));
+  const cand = [];
+  for (const slant of p.split_slants) {
+    const u = xs.map((x, k) => Math.floor(x - slant * (mid - (ys[k] + y0)) + 0.5)); // the slanted column of each ink pixel
+    const umin = Math.min(...u), umax = Math.max(...u), col = new Int32Array(umax - umin + 1);
+    for (const v of u) col[v - umin]++;
+    for (let c = Math.max(lo, umin + 1); c <= Math.min(hi, umax - 1); c++) {
+      const k = c - umin;
+      if (col[k] <= col[k - 1] && col[k] <= col[k + 1]) cand.push([col[k], Math.abs(2 * c - w), x0 + c, slant]);
+    }
+  }
+  const out = [];
+  for (const [, , c, slant] of sortBy(cand, (v) => v)) {
+    if (out.every(([o]) => Math.abs(c - o) > p.split_apart)) out.push([c, slant]); // near cuts cut alike: try others
+  }
+  return out;
+}
+
+// segment.py _piece: _input of a piece, or null when no pixel of it is darker than t.
+function _piece(ink, mask, p) {
+  try {
+    return _input(ink, mask, p);
+  } catch (e) {
+    if (e instanceof ImageError) return null;
+    throw e;
+  }
+}
+
+// segment.py _height: the rows a mask spans, px (0 when empty).
+function _height(mask) {
+  let top = -1, bottom = -1;
+  for (let y = 0; y < mask.h; y++) {
+    for (let x = 0; x < mask.w; x++) {
+      if (mask.px[y * mask.w + x]) { if (top < 0) top = y; bottom = y; break; }
+    }
+  }
+  return top < 0 ? 0 : bottom - top + 1;
+}
+
+// The box [y0, x0, y1, x1] of a mask's set pixels.
+function maskBox(mask) {
+  let y0 = mask.h, x0 = mask.w, y1 = 0, x1 = 0;
+  for (let y = 0; y < mask.h; y++) {
+    for (let x = 0; x < mask.w; x++) {
+      if (mask.px[y * mask.w + x]) { y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1); }
+    }
+  }
+  return [y0, x0, y1, x1];
+}
+
+// segment.py _split: a digit's mask -> the masks of its digits, left to right.
+async function _split(ink, mask, box, tall, p, classify) {
+  const [y0, x0, y1, x1] = box, { h, w } = mask;
+  const whole = _piece(ink, mask, p);
+  if (x1 - x0 <= p.split_try * tall || whole === null) return [mask];
+  const mid = (y0 + y1 - 1) / 2, pairs = [], inputs = [whole[0]];
+  for (const [c, slant] of _cuts(mask, box, p)) {
+    const left = new Uint8Array(h * w), right = new Uint8Array(h * w);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = y * w + x;
+        if (!mask.px[i]) continue;
+        if (x - slant * (mid - y) + 0.5 < c) left[i] = 1; else right[i] = 1;
+      }
+    }
+    const halves = [{ h, w, px: left }, { h, w, px: right }];
+    // Each half a whole digit's height (a 7's bar cut off its stem is none).
+    if (halves.every((half) => _height(half) >= p.part_rel * tall)) {
+      const a = _piece(ink, halves[0], p), b = _piece(ink, halves[1], p);
+      if (a !== null && b !== null) {
+        pairs.push(halves);
+        inputs.push(a[0], b[0]);
+        if (pairs.length === Math.trunc(p.split_tries)) break;
+      }
+    }
+  }
+  if (!pairs.length) return [mask];
+  const probs = await classify(inputs), conf = probs.map((q) => Math.max(...q)); // the whole, then each cut's halves
+  let best = 0, bestBoth = -Infinity;
+  for (let k = 0; k < pairs.length; k++) {
+    const both = Math.fround(conf[1 + 2 * k] * conf[2 + 2 * k]); // float32, as numpy's product
+    if (both > bestBoth) { bestBoth = both; best = k; } // np.argmax: the first of equals
+  }
+  // Two digits when wide and the classifier is surer of the halves than of the whole.
+  if ((x1 - x0) / tall + p.split_evidence * Math.log(Math.max(bestBoth, 1e-30) / Math.max(conf[0], 1e-30)) <= p.split_at) return [mask];
+  const out = [];
+  for (const half of pairs[best]) out.push(...(await _split(ink, half, maskBox(half), tall, p, classify)));
+  return out;
+}
+
+// np.rot90 of an image {h, w, px} by k = 1 (counterclockwise) or -1 (clockwise).
+function rot90(a, k) {
+  const { h, w, px } = a, out = new px.constructor(h * w);
+  for (let i = 0; i < w; i++) {
+    for (let j = 0; j < h; j++) out[i * h + j] = k === 1 ? px[j * w + (w - 1 - i)] : px[(h - 1 - j) * w + i];
+  }
+  return { h: w, w: h, px: out };
+}
+
+// segment.py _turn: the ink turned by k x 90 degrees counterclockwise.
+function _turn(ink, k) {
+  const rot = { t: ink.t, info: ink.info };
+  for (const key of ["d", "d3", "paper", "desk"]) rot[key] = ink[key] === null ? null : rot90(ink[key], k);
+  return rot;
+}
+
+// segment.py _unturn: a box in the ink turned by k (1 or -1) -> in the ink's own (H, W) pixels.
+function _unturn(box, k, h, w) {
+  const [y0, x0, y1, x1] = box;
+  if (k === 1) return [x0, w - y1, x1, w - y0];
+  if (k === -1) return [h - x1, y0, h - x0, y1];
+  return box;
+}
+
+// segment.py _digits: the digits of a number, per line: {input, box (working px), probs}.
+async function _digits(ink, p, classify, marks = null) {
+  const { m, ok, inside } = marks ?? _plausible(ink.d3, ink.t, ink.desk, p);
+  const { groups, tall } = _groups(m, ok, inside, p), { h, w } = ink.d;
+  const lines = [];
+  for (const line of groups) {
+    const masks = [];
+    for (const g of line) {
+      const keep = new Uint8Array(m.n);
+      for (const i of g) keep[i] = 1;
+      masks.push(...(await _split(ink, _paint(m, keep, h, w), _box(g, m), tall, p, classify)));
+    }
+    lines.push(masks.map((mask) => _piece(ink, mask, p)).filter((piece) => piece !== null));
+  }
+  const flat = lines.flat().map(([x]) => x), probs = flat.length ? await classify(flat) : [];
+  let n = 0;
+  return lines.map((line) => line.map(([x, box]) => ({ input: x, box, probs: probs[n++] })));
+}
+
+// segment.py _evidence: mean log-confidence over a number's digits (probabilities per digit).
+function _evidence(probs) {
+  if (!probs.length) return -Infinity;
+  let s = 0;
+  for (const q of probs) s += Math.log(Math.max(Math.max(...q), 1e-30));
+  return s / probs.length;
+}
+
+// np.rot90(x, 2) of a square canvas x canvas input: upside down.
+const upsideDown = (x) => Float32Array.from(x).reverse();
+
+// segment.py _number: steps 3-7 for a number -> {input, info (with the single digit's box), lines}.
+async function _number(g, inverted, p, unsure, frame, classify) {
+  const ink = _ink(g, inverted, p, frame);
+  const marks = _plausible(ink.d3, ink.t, ink.desk, p);
+  const [x, box] = _input(ink, _one(ink, p, unsure, marks), p); // the single digit, exactly as preprocess reads it
+  ink.info.box = box;
+  let lines = await _digits(ink, p, classify, marks);
+  if (_vertical(marks.m, marks.ok, p)) {
+    // A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
+    // is the one whose digits, these same pieces as read or upside down, the classifier is surer of.
+    lines = await _digits(_turn(ink, 1), p, classify);
+    const flat = lines.flat();
+    let k = 1;
+    if (flat.length && _evidence(await classify(flat.map((dg) => upsideDown(dg.input)))) > _evidence(flat.map((dg) => dg.probs))) {
+      k = -1;
+      lines = await _digits(_turn(ink, -1), p, classify);
+    }
+    for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);
+  }
+  return { input: x, info: ink.info, lines };
+}
+
+// segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line}.
+// An ImageError exactly when the single digit's reading raises one.
+export async function read_number(image, p, classify) {
+  const { readings, gray, frame } = _polar(image, p);
+  for (let i = 0; i < readings.length; i++) {
+    try {
+      return await _number(gray(readings[i]), readings[i], p, readings.length > 1, frame, classify);
+    } catch (e) {
+      if (!(e instanceof ImageError) || i === readings.length - 1) throw e;
+    }
+  }
+}
