@@ -46,7 +46,7 @@ def _same_kind(value, default) -> bool:
 
 class DigitClassifier:
     def __init__(self, model: str | os.PathLike, threads: int | None = None):
-        model = Path(model)
+        model = self.model = Path(model)
         if not model.is_file():
             raise ModelError(f"model {model} not found (or not a file)")
         options = ort.SessionOptions()
@@ -88,7 +88,10 @@ class DigitClassifier:
         out = []
         for start in range(0, len(batch), BATCH):
             x = np.ascontiguousarray(batch[start:start + BATCH, None], dtype=np.float32)  # (n, 1, 28, 28)
-            p = self.session.run([self.output], {self.input_name: x})[0]  # (n, 10)
+            try:
+                p = self.session.run([self.output], {self.input_name: x})[0]  # (n, 10)
+            except Exception as e:  # a model that loads but cannot run on its own declared input
+                raise ModelError(f"model {self.model} failed to run ({str(e).strip().splitlines()[0][:200]})") from None
             if self.output != "probs":
                 p = np.exp(p - p.max(axis=1, keepdims=True))
                 p /= p.sum(axis=1, keepdims=True)

@@ -42,33 +42,39 @@ def _lines(idx, m: dict, p: dict) -> list[list[int]]:
     return [line[2] for line in lines]
 
 
-def _columns(members, m: dict, tall: float, p: dict) -> list[list[int]]:
-    """The marks of one line -> the digits, lists of mark indices, left to right. Whole marks (at least
-    part_rel x the digits' height tall) are digits of their own, even where they overlap along the line
-    (slanted writing). A part (shorter: a 5's bar, a 7's, half a broken 8) joins the digit its horizontal
-    extent overlaps most, or else the nearest within part_gap x tall; alone, it is a digit of its own."""
-    whole = [i for i in members if m["y1"][i] - m["y0"][i] >= p["part_rel"] * tall]
-    groups = [[i] for i in sorted(whole, key=lambda i: (m["x0"][i] + m["x1"][i], m["y0"][i], i))]
-    parts = sorted((i for i in members if m["y1"][i] - m["y0"][i] < p["part_rel"] * tall),
-                   key=lambda i: (m["x0"][i], m["y0"][i], i))
-    lone = []  # parts near no whole mark: among themselves, those overlapping along the line make one digit
-    for i in parts:
+def _columns(whole, parts, m: dict, tall: float, p: dict) -> list[list[int]]:
+    """The whole marks and the parts of one line -> the digits, lists of mark indices, left to right.
+    Whole marks are digits of their own, even where slanted writing makes neighbours overlap along the
+    line, unless one overlaps the digit before it by more than join_overlap x the narrower (the two
+    strokes of a broken 4). A part (a 5's bar, a 7's, half a broken 8) joins the digit its horizontal
+    extent overlaps most, or else the nearest within part_gap x tall; parts near no digit make digits of
+    their own where they overlap one another."""
+    groups = []  # [x0, x1, members]
+    for i in sorted(whole, key=lambda i: (m["x0"][i] + m["x1"][i], m["y0"][i], i)):
+        x0, x1 = int(m["x0"][i]), int(m["x1"][i])
+        g = groups[-1] if groups else None
+        if g and min(x1, g[1]) - max(x0, g[0]) > p["join_overlap"] * min(x1 - x0, g[1] - g[0]):
+            g[0], g[1] = min(g[0], x0), max(g[1], x1)
+            g[2].append(int(i))
+        else:
+            groups.append([x0, x1, [int(i)]])
+    lone = []  # parts near no digit
+    for i in sorted(parts, key=lambda i: (m["x0"][i], m["y0"][i], i)):
         x0, x1 = int(m["x0"][i]), int(m["x1"][i])
         best, most = None, -p["part_gap"] * tall  # overlap in px (negative: the gap between them)
         for g in groups:
-            ov = min(x1, int(m["x1"][g[0]])) - max(x0, int(m["x0"][g[0]]))
+            ov = min(x1, g[1]) - max(x0, g[0])
             if ov > most:
                 best, most = g, ov
         if best is None:
-            if lone and min(x1, max(m["x1"][j] for j in lone[-1])) - max(x0, min(m["x0"][j] for j in lone[-1])) > 0:
-                lone[-1].append(int(i))
+            if lone and min(x1, lone[-1][1]) - max(x0, lone[-1][0]) > 0:
+                lone[-1][0], lone[-1][1] = min(lone[-1][0], x0), max(lone[-1][1], x1)
+                lone[-1][2].append(int(i))
             else:
-                lone.append([int(i)])
-        elif m["mass"][i] >= p["merge_min"] * m["mass"][best[0]]:  # a speck of dust beside a digit is no part
-            best.append(int(i))
-    groups += lone
-    groups.sort(key=lambda g: (min(m["x0"][j] for j in g) + max(m["x1"][j] for j in g), g[0]))
-    return groups
+                lone.append([x0, x1, [int(i)]])
+        elif m["mass"][i] >= p["merge_min"] * sum(m["mass"][j] for j in best[2]):  # dust beside a digit is no part
+            best[2].append(int(i))
+    return [g[2] for g in sorted(groups + lone, key=lambda g: (g[0] + g[1], g[2][0]))]
 
 
 def _box(members, m: dict) -> tuple[int, int, int, int]:
@@ -94,12 +100,29 @@ def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[
     """The digits as mark indices, per line (top down), per digit (left to right), and the digits'
     typical height in px (the median of the plausible marks')."""
     idx = np.nonzero(ok)[0]
-    tall = float(np.median(m["y1"][idx] - m["y0"][idx]))  # px: the number's digits' height, the marks' median
+    heights = m["y1"][idx] - m["y0"][idx]
+    # px: the number's digits' height, the median of the plausible marks' at least speck_rel x the tallest
+    tall = float(np.median(heights[heights >= p["speck_rel"] * heights.max()]))
     # Marks too small to be a digit by themselves (a 5's bar in a small number) may still be parts of one:
     # as dark and as clear of their ground as a digit's marks.
     least = max(p["mark_ink"], p["mark_peak"] * float(m["peak"][ok].max()))
     loose = inside & ~ok & (m["peak"] >= least) & (m["peak"] - m["ground"] >= p["mark_contrast"])
-    lines = [_columns(line, m, tall, p) for line in _lines(np.nonzero(ok | loose)[0], m, p)]
+    # Lines from the whole marks (a digit's height: at least part_rel x tall); each part (shorter: a 5's
+    # bar, a 7's, half a broken 8; a speck) goes to the line nearest its centre, within part_reach x tall
+    # of it (a 5's bar may float above its digit, clear of the line's extent); the others are no digit.
+    whole = [int(i) for i in idx if m["y1"][i] - m["y0"][i] >= p["part_rel"] * tall]
+    rows = _lines(whole, m, p)
+    spans = [(min(m["y0"][i] for i in line), max(m["y1"][i] for i in line)) for line in rows]
+    parts = [[] for _ in rows]
+    for i in np.nonzero(ok | loose)[0]:
+        if i in whole:
+            continue
+        cy = m["cy"][i]
+        gaps = [max(y0 - cy, cy - (y1 - 1), 0) for y0, y1 in spans]  # px from the line's extent
+        k = int(np.argmin(gaps)) if gaps else -1
+        if k >= 0 and gaps[k] <= p["part_reach"] * tall:
+            parts[k].append(int(i))
+    lines = [_columns(line, pl, m, tall, p) for line, pl in zip(rows, parts)]
     out = []
     for line in lines:
         keep = []
@@ -185,7 +208,7 @@ def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify) -> 
     best = int(np.argmax(both))
     # Two digits when wide and the classifier is surer of the halves than of the whole: by their width in
     # digits' heights plus split_evidence x the log of (the halves' confidences' product / the whole's).
-    if (x1 - x0) / tall + p["split_evidence"] * np.log(max(float(both[best]), 1e-30) / max(float(conf[0]), 1e-30)) <= p["split_at"]:
+    if not _two(x1 - x0, tall, both[best], conf[0], p):
         return [mask]
     out = []
     for half in pairs[best]:
@@ -213,6 +236,37 @@ def _unturn(box, k: int, shape) -> tuple[int, int, int, int]:
     return box
 
 
+def _two(w: float, tall: float, both: float, whole: float, p: dict) -> bool:
+    """Two digits, not one, by the width w px of the whole in digits' heights plus split_evidence x the log
+    of (the product of the two's confidences / the whole's) (a logistic fit)."""
+    return w / tall + p["split_evidence"] * np.log(max(float(both), 1e-30) / max(float(whole), 1e-30)) > p["split_at"]
+
+
+def _join(ink: dict, m: dict, line, tall: float, p: dict, classify) -> list[list[int]]:
+    """The digits of a line, left to right -> the same, where a digit overlapping the one before it along
+    the line makes one digit with it (the two strokes of a 4, a 7 and its bar) by the evidence _split
+    weighs (_two): joined, unless they are two."""
+    out = [list(line[0])] if line else []
+    for g in line[1:]:
+        prev = out[-1]
+        a, b = _box(prev, m), _box(g, m)
+        # overlapping along the line by more than join_try x the narrower
+        if min(a[3], b[3]) - max(a[1], b[1]) > p["join_try"] * min(a[3] - a[1], b[3] - b[1]):
+            pieces = []
+            for marks in (prev + g, prev, g):
+                keep = np.zeros(m["n"], bool)
+                keep[marks] = True
+                pieces.append(_piece(ink, _paint(m, keep, ink["d"].shape), p))
+            if all(x is not None for x in pieces):
+                conf = classify(np.stack([x for x, _ in pieces])).max(axis=1)  # (3,): joined, before, this
+                w = max(a[3], b[3]) - min(a[1], b[1])
+                if not _two(w, tall, conf[1] * conf[2], conf[0], p):
+                    out[-1] = prev + g
+                    continue
+        out.append(list(g))
+    return out
+
+
 def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
     """The digits of a number, per line: {"input": (canvas, canvas), "box": (y0, x0, y1, x1) working px,
     "probs": (classes,)}."""
@@ -221,7 +275,7 @@ def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
     lines = []
     for line in groups:
         masks = []
-        for g in line:
+        for g in _join(ink, m, line, tall, p, classify):
             keep = np.zeros(m["n"], bool)
             keep[g] = True
             masks += _split(ink, _paint(m, keep, ink["d"].shape), _box(g, m), tall, p, classify)
@@ -249,21 +303,35 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
     marks = _plausible(ink["d3"], ink["t"], ink["desk"], p)
     x, box = _input(ink, _one(ink, p, unsure, marks), p)  # the single digit, exactly as preprocess reads it
     ink["info"]["box"] = box
-    lines = _digits(ink, p, classify, marks)
-    if _vertical(*marks[:2], p):
-        # A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the
-        # two is the one whose digits, these same pieces as read or turned upside down, the classifier is
-        # surer of on the whole (the mean log-confidence); read again when that is the other way.
-        lines = _digits(_turn(ink, 1), p, classify)
-        flat = [dg["input"] for line in lines for dg in line]
-        k = 1
-        if flat and _evidence(classify(np.stack([np.rot90(x, 2) for x in flat]))) > _evidence(
-                np.stack([dg["probs"] for line in lines for dg in line])):
-            k, lines = -1, _digits(_turn(ink, -1), p, classify)
-        for line in lines:
-            for dg in line:
-                dg["box"] = _unturn(dg["box"], k, g.shape)
+    if not _vertical(*marks[:2], p):
+        lines = _digits(ink, p, classify, marks)
+        return x, ink["info"], lines if _several(x, box, lines, p, classify) else []
+    # A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
+    # is the one whose digits, these same pieces as read or turned upside down, the classifier is surer of
+    # on the whole (the mean log-confidence); read again when that is the other way.
+    lines = _digits(_turn(ink, 1), p, classify)
+    flat = [dg["input"] for line in lines for dg in line]
+    k = 1
+    if flat and _evidence(classify(np.stack([np.rot90(a, 2) for a in flat]))) > _evidence(
+            np.stack([dg["probs"] for line in lines for dg in line])):
+        k, lines = -1, _digits(_turn(ink, -1), p, classify)
+    for line in lines:
+        for dg in line:
+            dg["box"] = _unturn(dg["box"], k, g.shape)
     return x, ink["info"], lines
+
+
+def _several(x: np.ndarray, box, lines, p: dict, classify) -> bool:
+    """Are the digits found more than the single digit's reading (x, its box (y0, x0, y1, x1))? Not when
+    they all lie in its box and the classifier's evidence (_two, the box's width in its height) says it
+    is one digit: a digit in strokes apart (a 7 and its bar) reads as itself."""
+    digits = [dg for line in lines for dg in line]
+    y0, x0, y1, x1 = box
+    inside = all(b[0] >= y0 and b[1] >= x0 and b[2] <= y1 and b[3] <= x1 for b in (dg["box"] for dg in digits))
+    if len(digits) < 2 or not inside:
+        return True
+    both = float(np.prod([dg["probs"].max() for dg in digits], dtype=np.float64))
+    return _two(x1 - x0, y1 - y0, both, float(classify(x[None]).max()), p)
 
 
 def read_number(image, p: dict, classify):
