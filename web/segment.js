@@ -45,29 +45,38 @@ function _lines(idx, m, p) {
   return lines.map((line) => line[2]);
 }
 
-// segment.py _columns: the marks of one line -> the digits, lists of mark indices, left to right.
-function _columns(members, m, tall, p) {
-  const height = (i) => m.y1[i] - m.y0[i];
-  const whole = members.filter((i) => height(i) >= p.part_rel * tall);
-  const groups = sortBy(whole, (i) => [m.x0[i] + m.x1[i], m.y0[i], i]).map((i) => [i]);
-  const parts = sortBy(members.filter((i) => height(i) < p.part_rel * tall), (i) => [m.x0[i], m.y0[i], i]);
-  const lone = []; // parts near no whole mark: among themselves, those overlapping along the line make one digit
-  for (const i of parts) {
+// segment.py _columns: the whole marks and the parts of one line -> the digits, lists of mark indices,
+// left to right (whole marks on their own unless overlapping the digit before by more than join_overlap x
+// the narrower; each part with the digit it overlaps most, or the nearest within part_gap x tall).
+function _columns(whole, parts, m, tall, p) {
+  const groups = []; // [x0, x1, members]
+  for (const i of sortBy(whole, (i) => [m.x0[i] + m.x1[i], m.y0[i], i])) {
+    const x0 = m.x0[i], x1 = m.x1[i], g = groups[groups.length - 1];
+    if (g && Math.min(x1, g[1]) - Math.max(x0, g[0]) > p.join_overlap * Math.min(x1 - x0, g[1] - g[0])) {
+      g[0] = Math.min(g[0], x0); g[1] = Math.max(g[1], x1); g[2].push(i);
+    } else {
+      groups.push([x0, x1, [i]]);
+    }
+  }
+  const lone = []; // parts near no digit
+  for (const i of sortBy(parts, (i) => [m.x0[i], m.y0[i], i])) {
     const x0 = m.x0[i], x1 = m.x1[i];
     let best = null, most = -p.part_gap * tall; // overlap in px (negative: the gap between them)
     for (const g of groups) {
-      const ov = Math.min(x1, m.x1[g[0]]) - Math.max(x0, m.x0[g[0]]);
+      const ov = Math.min(x1, g[1]) - Math.max(x0, g[0]);
       if (ov > most) { best = g; most = ov; }
     }
     if (best === null) {
       const last = lone[lone.length - 1];
-      if (last && Math.min(x1, Math.max(...last.map((j) => m.x1[j]))) - Math.max(x0, Math.min(...last.map((j) => m.x0[j]))) > 0) last.push(i);
-      else lone.push([i]);
-    } else if (m.mass[i] >= p.merge_min * m.mass[best[0]]) { // a speck of dust beside a digit is no part
-      best.push(i);
+      if (last && Math.min(x1, last[1]) - Math.max(x0, last[0]) > 0) { last[0] = Math.min(last[0], x0); last[1] = Math.max(last[1], x1); last[2].push(i); }
+      else lone.push([x0, x1, [i]]);
+    } else {
+      let mass = 0;
+      for (const j of best[2]) mass += m.mass[j];
+      if (m.mass[i] >= p.merge_min * mass) best[2].push(i); // dust beside a digit is no part
     }
   }
-  return sortBy(groups.concat(lone), (g) => [Math.min(...g.map((j) => m.x0[j])) + Math.max(...g.map((j) => m.x1[j])), g[0]]);
+  return sortBy(groups.concat(lone), (g) => [g[0] + g[1], g[2][0]]).map((g) => g[2]);
 }
 
 // segment.py _box: [y0, x0, y1, x1] around the marks, ends exclusive.
@@ -92,26 +101,35 @@ function _vertical(m, ok, p) {
 function _groups(m, ok, inside, p) {
   const idx = [];
   for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
-  const tall = median64(idx.map((i) => m.y1[i] - m.y0[i])); // px: the marks' median height
+  const heights = idx.map((i) => m.y1[i] - m.y0[i]), top = Math.max(...heights);
+  const tall = median64(heights.filter((v) => v >= p.speck_rel * top)); // px: the digits' height, specks aside
   // Marks too small to be a digit by themselves may still be parts of one: as dark and as clear of their
   // ground as a digit's marks.
   const least = Math.max(p.mark_ink, p.mark_peak * Math.max(...idx.map((i) => m.peak[i])));
-  const cand = [];
+  // Lines from the whole marks; each part goes to the line nearest its centre, within part_reach x tall.
+  const whole = idx.filter((i) => m.y1[i] - m.y0[i] >= p.part_rel * tall), isWhole = new Set(whole);
+  const rows = _lines(whole, m, p);
+  const spans = rows.map((line) => [Math.min(...line.map((i) => m.y0[i])), Math.max(...line.map((i) => m.y1[i]))]);
+  const parts = rows.map(() => []);
   for (let c = 0; c < m.n; c++) {
     const loose = inside[c] && !ok[c] && m.peak[c] >= least && m.peak[c] - m.ground[c] >= p.mark_contrast;
-    if (ok[c] || loose) cand.push(c);
+    if (!(ok[c] || loose) || isWhole.has(c)) continue;
+    const cy = m.cy[c];
+    let k = -1, gap = Infinity;
+    spans.forEach(([y0, y1], j) => { const v = Math.max(y0 - cy, cy - (y1 - 1), 0); if (v < gap) { gap = v; k = j; } }); // px from the line
+    if (k >= 0 && gap <= p.part_reach * tall) parts[k].push(c);
   }
   const out = [];
-  for (const members of _lines(cand, m, p)) {
+  rows.forEach((line, j) => {
     const keep = [];
-    for (const g of _columns(members, m, tall, p)) {
+    for (const g of _columns(line, parts[j], m, tall, p)) {
       const [y0, x0, y1, x1] = _box(g, m), h = y1 - y0, w = x1 - x0;
       if (Math.max(h, w) < p.speck_rel * tall || !g.some((i) => ok[i])) continue; // a speck, a dot, or parts of none
       if (h < p.flat_rel * tall && w > p.flat_long * h) continue; // an underline or a dash: flat and long
       keep.push(g);
     }
     if (keep.length) out.push(keep);
-  }
+  });
   return { groups: out, tall };
 }
 
@@ -203,8 +221,7 @@ async function _split(ink, mask, box, tall, p, classify) {
     const both = Math.fround(conf[1 + 2 * k] * conf[2 + 2 * k]); // float32, as numpy's product
     if (both > bestBoth) { bestBoth = both; best = k; } // np.argmax: the first of equals
   }
-  // Two digits when wide and the classifier is surer of the halves than of the whole.
-  if ((x1 - x0) / tall + p.split_evidence * Math.log(Math.max(bestBoth, 1e-30) / Math.max(conf[0], 1e-30)) <= p.split_at) return [mask];
+  if (!_two(x1 - x0, tall, bestBoth, conf[0], p)) return [mask];
   const out = [];
   for (const half of pairs[best]) out.push(...(await _split(ink, half, maskBox(half), tall, p, classify)));
   return out;
@@ -234,6 +251,37 @@ function _unturn(box, k, h, w) {
   return box;
 }
 
+// segment.py _two: two digits, not one, by the width in digits' heights and the classifier's evidence.
+function _two(w, tall, both, whole, p) {
+  return w / tall + p.split_evidence * Math.log(Math.max(both, 1e-30) / Math.max(whole, 1e-30)) > p.split_at;
+}
+
+// The mask of the marks `members`.
+function paintMarks(m, members, h, w) {
+  const keep = new Uint8Array(m.n);
+  for (const i of members) keep[i] = 1;
+  return _paint(m, keep, h, w);
+}
+
+// segment.py _join: a digit overlapping the one before it (by more than join_try x the narrower) makes one
+// digit with it, unless the evidence says two.
+async function _join(ink, m, line, tall, p, classify) {
+  const out = line.length ? [[...line[0]]] : [], { h, w } = ink.d;
+  for (const g of line.slice(1)) {
+    const prev = out[out.length - 1], a = _box(prev, m), b = _box(g, m);
+    if (Math.min(a[3], b[3]) - Math.max(a[1], b[1]) > p.join_try * Math.min(a[3] - a[1], b[3] - b[1])) {
+      const pieces = [prev.concat(g), prev, g].map((marks) => _piece(ink, paintMarks(m, marks, h, w), p));
+      if (pieces.every((x) => x !== null)) {
+        const conf = (await classify(pieces.map(([x]) => x))).map((q) => Math.max(...q)); // joined, before, this
+        const width = Math.max(a[3], b[3]) - Math.min(a[1], b[1]);
+        if (!_two(width, tall, Math.fround(conf[1] * conf[2]), conf[0], p)) { out[out.length - 1] = prev.concat(g); continue; }
+      }
+    }
+    out.push([...g]);
+  }
+  return out;
+}
+
 // segment.py _digits: the digits of a number, per line: {input, box (working px), probs}.
 async function _digits(ink, p, classify, marks = null) {
   const { m, ok, inside } = marks ?? _plausible(ink.d3, ink.t, ink.desk, p);
@@ -241,10 +289,8 @@ async function _digits(ink, p, classify, marks = null) {
   const lines = [];
   for (const line of groups) {
     const masks = [];
-    for (const g of line) {
-      const keep = new Uint8Array(m.n);
-      for (const i of g) keep[i] = 1;
-      masks.push(...(await _split(ink, _paint(m, keep, h, w), _box(g, m), tall, p, classify)));
+    for (const g of await _join(ink, m, line, tall, p, classify)) {
+      masks.push(...(await _split(ink, paintMarks(m, g, h, w), _box(g, m), tall, p, classify)));
     }
     lines.push(masks.map((mask) => _piece(ink, mask, p)).filter((piece) => piece !== null));
   }
@@ -270,20 +316,31 @@ async function _number(g, inverted, p, unsure, frame, classify) {
   const marks = _plausible(ink.d3, ink.t, ink.desk, p);
   const [x, box] = _input(ink, _one(ink, p, unsure, marks), p); // the single digit, exactly as preprocess reads it
   ink.info.box = box;
-  let lines = await _digits(ink, p, classify, marks);
-  if (_vertical(marks.m, marks.ok, p)) {
-    // A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
-    // is the one whose digits, these same pieces as read or upside down, the classifier is surer of.
-    lines = await _digits(_turn(ink, 1), p, classify);
-    const flat = lines.flat();
-    let k = 1;
-    if (flat.length && _evidence(await classify(flat.map((dg) => upsideDown(dg.input)))) > _evidence(flat.map((dg) => dg.probs))) {
-      k = -1;
-      lines = await _digits(_turn(ink, -1), p, classify);
-    }
-    for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);
+  if (!_vertical(marks.m, marks.ok, p)) {
+    const lines = await _digits(ink, p, classify, marks);
+    return { input: x, info: ink.info, lines: (await _several(x, box, lines, p, classify)) ? lines : [] };
   }
+  // A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
+  // is the one whose digits, these same pieces as read or upside down, the classifier is surer of.
+  let lines = await _digits(_turn(ink, 1), p, classify), k = 1;
+  const flat = lines.flat();
+  if (flat.length && _evidence(await classify(flat.map((dg) => upsideDown(dg.input)))) > _evidence(flat.map((dg) => dg.probs))) {
+    k = -1;
+    lines = await _digits(_turn(ink, -1), p, classify);
+  }
+  for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);
   return { input: x, info: ink.info, lines };
+}
+
+// segment.py _several: are the digits found more than the single digit's reading? Not when they all lie
+// in its box and the evidence says one digit (a 7 and its bar apart).
+async function _several(x, box, lines, p, classify) {
+  const digits = lines.flat(), [y0, x0, y1, x1] = box;
+  const inside = digits.every(({ box: b }) => b[0] >= y0 && b[1] >= x0 && b[2] <= y1 && b[3] <= x1);
+  if (digits.length < 2 || !inside) return true;
+  let both = 1;
+  for (const dg of digits) both *= Math.max(...dg.probs);
+  return _two(x1 - x0, y1 - y0, both, Math.max(...(await classify([x]))[0]), p);
 }
 
 // segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line}.

@@ -60,7 +60,7 @@ PREPROCESSING = {
     "part_reach": 0.5,  # ... on the line nearest its centre, within 0.5 x that height of the line's extent, ...
     "part_gap": 0.15,  # ... of the digit it overlaps most along the line, or the nearest within 0.15 x that height
     "join_overlap": 0.6,  # taller marks are digits of their own, unless overlapping the one before by > 0.6 x the narrower,
-    "join_try": 0.4,  # ... or by > 0.3 x and the classifier's evidence says one (as for touching digits, below)
+    "join_try": 0.4,  # ... or by > 0.4 x and the classifier's evidence says one (as for touching digits, below)
     "speck_rel": 0.4,  # a digit's box has a side >= 0.4 x the digits' median height (smaller: a speck, a dot)
     "flat_rel": 0.3,  # ... and is not flat and long: under 0.3 x that height tall and
     "flat_long": 2.0,  # ... over 2 x as wide as tall (an underline, a dash)
