@@ -63,7 +63,9 @@ PREPROCESSING = {
     "join_try": 0.4,  # ... or by > 0.4 x and the classifier's evidence says one (as for touching digits, below)
     "speck_rel": 0.4,  # a digit's box has a side >= 0.4 x the digits' median height (smaller: a speck, a dot)
     "flat_rel": 0.3,  # ... and is not flat and long: under 0.3 x that height tall and
-    "flat_long": 2.0,  # ... over 2 x as wide as tall (an underline, a dash)
+    "flat_long": 2.0,  # ... over 2 x as wide as tall (an underline, a dash; a mark so, longer than the digits are
+    #                    tall, is part of no digit)
+    "one_wide": 1.4,  # digits all within the single digit's box no wider than 1.4 x its height are that digit
     "turn_tall": 1.5,  # 3 or more digit-sized marks together 1.5 x as tall as wide: a number turned 90 degrees
     "split_try": 0.75,  # a digit wider than 0.75 x the digits' median height may be touching digits: cut in two
     "split_margin": 0.2,  # ... at a column of least ink, at least 0.2 of its width from either side ...

@@ -110,11 +110,14 @@ def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[
     # Lines from the whole marks (a digit's height: at least part_rel x tall); each part (shorter: a 5's
     # bar, a 7's, half a broken 8; a speck) goes to the line nearest its centre, within part_reach x tall
     # of it (a 5's bar may float above its digit, clear of the line's extent); the others are no digit.
-    whole = [int(i) for i in idx if m["y1"][i] - m["y0"][i] >= p["part_rel"] * tall]
+    # An underline (flat, long, longer than a digit is tall) is part of no digit.
+    h, w = m["y1"] - m["y0"], m["x1"] - m["x0"]
+    under = (h < p["flat_rel"] * tall) & (w > p["flat_long"] * h) & (w > tall)
+    whole = [int(i) for i in idx if h[i] >= p["part_rel"] * tall and not under[i]]
     rows = _lines(whole, m, p)
     spans = [(min(m["y0"][i] for i in line), max(m["y1"][i] for i in line)) for line in rows]
     parts = [[] for _ in rows]
-    for i in np.nonzero(ok | loose)[0]:
+    for i in np.nonzero((ok | loose) & ~under)[0]:
         if i in whole:
             continue
         cy = m["cy"][i]
@@ -245,13 +248,16 @@ def _two(w: float, tall: float, both: float, whole: float, p: dict) -> bool:
 def _join(ink: dict, m: dict, line, tall: float, p: dict, classify) -> list[list[int]]:
     """The digits of a line, left to right -> the same, where a digit overlapping the one before it along
     the line makes one digit with it (the two strokes of a 4, a 7 and its bar) by the evidence _split
-    weighs (_two): joined, unless they are two."""
+    weighs (_two): joined, unless they are two. Also pieces one above the other."""
     out = [list(line[0])] if line else []
     for g in line[1:]:
         prev = out[-1]
         a, b = _box(prev, m), _box(g, m)
-        # overlapping along the line by more than join_try x the narrower
-        if min(a[3], b[3]) - max(a[1], b[1]) > p["join_try"] * min(a[3] - a[1], b[3] - b[1]):
+        # overlapping along the line by more than join_try x the narrower, or one above the other (their
+        # rows apart, their columns within part_gap x tall: a 4 broken across its middle)
+        over = min(a[3], b[3]) - max(a[1], b[1])
+        if over > p["join_try"] * min(a[3] - a[1], b[3] - b[1]) or (
+                min(a[2], b[2]) <= max(a[0], b[0]) and over >= -p["part_gap"] * tall):
             pieces = []
             for marks in (prev + g, prev, g):
                 keep = np.zeros(m["n"], bool)
@@ -272,10 +278,15 @@ def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
     "probs": (classes,)}."""
     m, ok, inside = marks or _plausible(ink["d3"], ink["t"], ink["desk"], p)
     groups, tall = _groups(m, ok, inside, p)
+    groups = [_join(ink, m, line, tall, p, classify) for line in groups]
+    # The digits' height again, now of the digits (a broken digit's pieces made it look small): the
+    # median of theirs at least speck_rel x the tallest.
+    heights = np.array([b[2] - b[0] for b in (_box(g, m) for line in groups for g in line)])
+    tall = float(np.median(heights[heights >= p["speck_rel"] * heights.max()])) if len(heights) else tall
     lines = []
     for line in groups:
         masks = []
-        for g in _join(ink, m, line, tall, p, classify):
+        for g in line:
             keep = np.zeros(m["n"], bool)
             keep[g] = True
             masks += _split(ink, _paint(m, keep, ink["d"].shape), _box(g, m), tall, p, classify)
@@ -323,13 +334,16 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
 
 def _several(x: np.ndarray, box, lines, p: dict, classify) -> bool:
     """Are the digits found more than the single digit's reading (x, its box (y0, x0, y1, x1))? Not when
-    they all lie in its box and the classifier's evidence (_two, the box's width in its height) says it
-    is one digit: a digit in strokes apart (a 7 and its bar) reads as itself."""
+    they all lie in its box and that box is no wider than one_wide x its height, or the classifier's
+    evidence (_two, the box's width in its height) says it is one digit: a digit in strokes apart (a 7
+    and its bar), a wide 2, read as themselves."""
     digits = [dg for line in lines for dg in line]
     y0, x0, y1, x1 = box
     inside = all(b[0] >= y0 and b[1] >= x0 and b[2] <= y1 and b[3] <= x1 for b in (dg["box"] for dg in digits))
     if len(digits) < 2 or not inside:
         return True
+    if x1 - x0 <= p["one_wide"] * (y1 - y0):  # no wider than one digit may be
+        return False
     both = float(np.prod([dg["probs"].max() for dg in digits], dtype=np.float64))
     return _two(x1 - x0, y1 - y0, both, float(classify(x[None]).max()), p)
 
