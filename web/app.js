@@ -365,7 +365,8 @@ async function classifyFiles(files) {
       failed.push({ name: file.name, error: e instanceof ImageError ? e.message : `cannot read (${e.message ?? e})` });
     }
   }
-  window.lastResults = good.map(({ thumb, size, ...r }) => r);
+  // As classifier.py's read() (its digits without their inputs), plus the single digit's input.
+  window.lastResults = good.map(({ thumb, size, ...r }) => ({ ...r, digits: r.digits.map(({ input, ...dg }) => dg) }));
   showFileList(good, failed, ms);
   if (good.length) pick(good[0], ms / good.length);
   else { clearResult(); $("number-view").hidden = true; }

@@ -106,14 +106,16 @@ function _groups(m, ok, inside, p) {
   // Marks too small to be a digit by themselves may still be parts of one: as dark and as clear of their
   // ground as a digit's marks.
   const least = Math.max(p.mark_ink, p.mark_peak * Math.max(...idx.map((i) => m.peak[i])));
+  // An underline (flat, long, longer than a digit is tall) is part of no digit.
+  const under = (i) => { const h = m.y1[i] - m.y0[i], w = m.x1[i] - m.x0[i]; return h < p.flat_rel * tall && w > p.flat_long * h && w > tall; };
   // Lines from the whole marks; each part goes to the line nearest its centre, within part_reach x tall.
-  const whole = idx.filter((i) => m.y1[i] - m.y0[i] >= p.part_rel * tall), isWhole = new Set(whole);
+  const whole = idx.filter((i) => m.y1[i] - m.y0[i] >= p.part_rel * tall && !under(i)), isWhole = new Set(whole);
   const rows = _lines(whole, m, p);
   const spans = rows.map((line) => [Math.min(...line.map((i) => m.y0[i])), Math.max(...line.map((i) => m.y1[i]))]);
   const parts = rows.map(() => []);
   for (let c = 0; c < m.n; c++) {
     const loose = inside[c] && !ok[c] && m.peak[c] >= least && m.peak[c] - m.ground[c] >= p.mark_contrast;
-    if (!(ok[c] || loose) || isWhole.has(c)) continue;
+    if (!(ok[c] || loose) || under(c) || isWhole.has(c)) continue;
     const cy = m.cy[c];
     let k = -1, gap = Infinity;
     spans.forEach(([y0, y1], j) => { const v = Math.max(y0 - cy, cy - (y1 - 1), 0); if (v < gap) { gap = v; k = j; } }); // px from the line
@@ -269,7 +271,9 @@ async function _join(ink, m, line, tall, p, classify) {
   const out = line.length ? [[...line[0]]] : [], { h, w } = ink.d;
   for (const g of line.slice(1)) {
     const prev = out[out.length - 1], a = _box(prev, m), b = _box(g, m);
-    if (Math.min(a[3], b[3]) - Math.max(a[1], b[1]) > p.join_try * Math.min(a[3] - a[1], b[3] - b[1])) {
+    // overlapping along the line by more than join_try x the narrower, or one above the other
+    const over = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+    if (over > p.join_try * Math.min(a[3] - a[1], b[3] - b[1]) || (Math.min(a[2], b[2]) <= Math.max(a[0], b[0]) && over >= -p.part_gap * tall)) {
       const pieces = [prev.concat(g), prev, g].map((marks) => _piece(ink, paintMarks(m, marks, h, w), p));
       if (pieces.every((x) => x !== null)) {
         const conf = (await classify(pieces.map(([x]) => x))).map((q) => Math.max(...q)); // joined, before, this
@@ -285,11 +289,15 @@ async function _join(ink, m, line, tall, p, classify) {
 // segment.py _digits: the digits of a number, per line: {input, box (working px), probs}.
 async function _digits(ink, p, classify, marks = null) {
   const { m, ok, inside } = marks ?? _plausible(ink.d3, ink.t, ink.desk, p);
-  const { groups, tall } = _groups(m, ok, inside, p), { h, w } = ink.d;
+  const found = _groups(m, ok, inside, p), { h, w } = ink.d, groups = [];
+  for (const line of found.groups) groups.push(await _join(ink, m, line, found.tall, p, classify));
+  // The digits' height again, now of the digits (a broken digit's pieces made it look small).
+  const heights = groups.flat().map((g) => { const b = _box(g, m); return b[2] - b[0]; }), top = Math.max(...heights);
+  const tall = heights.length ? median64(heights.filter((v) => v >= p.speck_rel * top)) : found.tall;
   const lines = [];
   for (const line of groups) {
     const masks = [];
-    for (const g of await _join(ink, m, line, tall, p, classify)) {
+    for (const g of line) {
       masks.push(...(await _split(ink, paintMarks(m, g, h, w), _box(g, m), tall, p, classify)));
     }
     lines.push(masks.map((mask) => _piece(ink, mask, p)).filter((piece) => piece !== null));
@@ -338,6 +346,7 @@ async function _several(x, box, lines, p, classify) {
   const digits = lines.flat(), [y0, x0, y1, x1] = box;
   const inside = digits.every(({ box: b }) => b[0] >= y0 && b[1] >= x0 && b[2] <= y1 && b[3] <= x1);
   if (digits.length < 2 || !inside) return true;
+  if (x1 - x0 <= p.one_wide * (y1 - y0)) return false; // no wider than one digit may be
   let both = 1;
   for (const dg of digits) both *= Math.max(...dg.probs);
   return _two(x1 - x0, y1 - y0, both, Math.max(...(await classify([x]))[0]), p);
