@@ -84,11 +84,13 @@ export function _one(ink, p, unsure, marks = null) {
 
 // preprocess.py _input: step 7 for the digit in `mask` -> [Float32Array(canvas * canvas), its box
 // [y0, x0, y1, x1] in working pixels (ends exclusive)].
+// (mask.region, when given: [y0, x0, y1, x1] holding all its set pixels, where the search for its box stays.)
 export function _input(ink, mask, p) {
   const fit = Math.trunc(p.fit), canvas = Math.trunc(p.canvas), { d, d3, t } = ink, { h, w } = d;
+  const [ry0, rx0, ry1, rx1] = mask.region ?? [0, 0, h, w];
   let y0 = h, y1 = 0, x0 = w, x1 = 0;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
+  for (let y = ry0; y < ry1; y++) {
+    for (let x = rx0; x < rx1; x++) {
       if (!mask.px[y * w + x]) continue;
       y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1);
     }

@@ -168,11 +168,12 @@ function _piece(ink, mask, p) {
   }
 }
 
-// segment.py _height: the rows a mask spans, px (0 when empty).
+// segment.py _height: the rows a mask spans, px (0 when empty). (mask.region: where its pixels lie.)
 function _height(mask) {
+  const [ry0, rx0, ry1, rx1] = mask.region ?? [0, 0, mask.h, mask.w];
   let top = -1, bottom = -1;
-  for (let y = 0; y < mask.h; y++) {
-    for (let x = 0; x < mask.w; x++) {
+  for (let y = ry0; y < ry1; y++) {
+    for (let x = rx0; x < rx1; x++) {
       if (mask.px[y * mask.w + x]) { if (top < 0) top = y; bottom = y; break; }
     }
   }
@@ -181,9 +182,10 @@ function _height(mask) {
 
 // The box [y0, x0, y1, x1] of a mask's set pixels.
 function maskBox(mask) {
+  const [ry0, rx0, ry1, rx1] = mask.region ?? [0, 0, mask.h, mask.w];
   let y0 = mask.h, x0 = mask.w, y1 = 0, x1 = 0;
-  for (let y = 0; y < mask.h; y++) {
-    for (let x = 0; x < mask.w; x++) {
+  for (let y = ry0; y < ry1; y++) {
+    for (let x = rx0; x < rx1; x++) {
       if (mask.px[y * mask.w + x]) { y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1); }
     }
   }
@@ -198,14 +200,14 @@ async function _split(ink, mask, box, tall, p, classify) {
   const mid = (y0 + y1 - 1) / 2, pairs = [], inputs = [whole[0]];
   for (const [c, slant] of _cuts(mask, box, p)) {
     const left = new Uint8Array(h * w), right = new Uint8Array(h * w);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
+    for (let y = y0; y < y1; y++) { // the mask's pixels lie in its box
+      for (let x = x0; x < x1; x++) {
         const i = y * w + x;
         if (!mask.px[i]) continue;
         if (x - slant * (mid - y) + 0.5 < c) left[i] = 1; else right[i] = 1;
       }
     }
-    const halves = [{ h, w, px: left }, { h, w, px: right }];
+    const halves = [{ h, w, px: left, region: box }, { h, w, px: right, region: box }];
     // Each half a whole digit's height (a 7's bar cut off its stem is none).
     if (halves.every((half) => _height(half) >= p.part_rel * tall)) {
       const a = _piece(ink, halves[0], p), b = _piece(ink, halves[1], p);
@@ -262,7 +264,7 @@ function _two(w, tall, both, whole, p) {
 function paintMarks(m, members, h, w) {
   const keep = new Uint8Array(m.n);
   for (const i of members) keep[i] = 1;
-  return _paint(m, keep, h, w);
+  return { ..._paint(m, keep, h, w), region: _box(members, m) };
 }
 
 // segment.py _join: a digit overlapping the one before it (by more than join_try x the narrower) makes one
