@@ -1,9 +1,10 @@
 // A whole number (step 6 for many digits): the twin of export/reader/segment.py. The plausible marks
-// grouped into digits, in reading order: lines top to bottom (marks whose vertical extents overlap),
-// digits left to right (whole marks, with the parts they overlap: a 5's bar, half a broken 8), specks,
-// dots and underlines left out, touching digits cut in two where the classifier is surest of both halves,
-// a number turned 90 degrees read the way the classifier is surer of on the whole. Each digit then goes
-// through MNIST's own steps into its own canvas x canvas input.
+// grouped into digits, in reading order: lines top to bottom (marks of a digit's height whose vertical
+// extents overlap; shorter parts to the nearest line), digits left to right (whole marks, with the parts
+// they overlap; pieces joined where the classifier reads them better as one), specks, dots and underlines
+// left out, touching digits cut in two where the width and the classifier's evidence say two, a number
+// turned 90 degrees read the way the classifier is surer of on the whole. Each digit then goes through
+// MNIST's own steps into its own canvas x canvas input.
 //
 // `classify` is async here (onnxruntime-web): Float32Array(canvas * canvas)[] -> Float32Array(classes)[]
 // of probabilities; so are the functions that call it. The decisions are segment.py's, in its order.

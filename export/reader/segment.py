@@ -1,15 +1,20 @@
 """A whole number (step 6 for many digits): the plausible marks grouped into digits, in reading order.
 
 The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshold t); then:
-  - lines: marks whose vertical extents overlap lie on one line; lines top to bottom;
-  - digits: on a line, marks that overlap along it (a 5's bar, a broken 4 or 8) make one digit, left to
-    right; a small mark that is no digit by itself (a 5's bar in a small number) joins the digit it lies in;
+  - lines: the marks of a digit's height whose vertical extents overlap lie on one line, lines top to
+    bottom; a shorter mark (a part: a 5's bar, half a broken 8; a speck) goes to the nearest line;
+  - digits: on a line, each mark of a digit's height is a digit, left to right, even where slanted
+    writing makes neighbours overlap; a part joins the digit it overlaps; marks that overlap much, or
+    lie one above the other (a 4 broken across), join where the classifier reads them better as one;
   - no digits: specks and dots (small beside the number's digits), underlines and dashes (flat and long);
-  - touching digits: a digit much wider than the number's digits are tall is cut in two at the column of
-    little ink where the classifier is most sure of both halves (the product of their confidences);
-  - turned 90 degrees: when the marks stand in one column (a number written along the long side of a
-    sheet, photographed turned), the image is turned both ways and the way whose digits the classifier
-    reads with the higher mean log-confidence wins: the whole number decides, never one digit.
+  - touching digits: a digit wider than the digits are tall may be two: it is cut along slanted columns
+    of little ink where the classifier is surest of both halves, and kept cut when its width and that
+    evidence say two (_two, a logistic fit);
+  - turned 90 degrees: when the marks stand in a column (a number written along the long side of a
+    sheet, photographed turned), the image is turned and read; the way of the two is the one whose
+    digits the classifier reads with the higher mean log-confidence: the whole number decides;
+  - one digit: digits found all within the single digit's box, no wider than one digit may be, are that
+    digit (a 7 and its bar apart).
 Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every number
 of it is in PREPROCESSING (params.py).
 """
