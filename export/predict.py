@@ -1,9 +1,10 @@
-"""Classify handwritten digits in image files with the exported ONNX model, without torch.
+"""Read handwritten numbers and digits in image files with the exported ONNX model, without torch.
 
 The code lives in export/reader/ (one module per job); this file is its entry point in the repository:
 
-    $ python -m export.predict --model artifacts/mnist.onnx photo.jpg scans/
+    $ python -m export.predict --model artifacts/mnist.onnx photo.jpg meter.jpg scans/
     photo.jpg	7	0.9981
+    meter.jpg	745382	0.9007                       <- a number: its least sure digit's confidence
     scans/a.png	3	0.9712
     scans/b.png: no digit found (blank image)          <- on stderr; exit status 1
 
@@ -18,6 +19,7 @@ Output, exit statuses and --explain: see export/reader/cli.py. In Python:
     from export.predict import DigitClassifier        # the same names as export.reader
     clf = DigitClassifier("mnist.onnx")
     clf.predict(["photo.jpg", pil_image, numpy_array])   # -> [Prediction(digit=7, label='7', ...), ...]
+    clf.read("meter.jpg")["number"]                      # -> "745382" (and its digits, boxes: see read())
 """
 
 from export.reader import (DEFAULTS, PREPROCESSING, TILE, DigitClassifier, ImageError, ModelError, Prediction,

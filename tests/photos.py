@@ -93,31 +93,37 @@ def _line_cover(t: np.ndarray, spacing: float, offset: float, width: float) -> n
 
 
 def _pen(digit: np.ndarray, pen: str, rng) -> dict:
-    """The digit as the pen writes it, on the GRID x GRID enlargement: "alpha" (ink coverage) for MNIST's
-    grey levels or a marker, "nodes" and "edges" (its smoothed centre line) for a thin pen; "points": (n, 2)
-    grid (x, y) of the ink, to place the digit by."""
-    big = np.asarray(Image.fromarray(digit).resize((GRID, GRID), Image.BICUBIC)).astype(np.float32) / 255
+    """The digit as the pen writes it, on the GRID x GRID enlargement (a wider (28 a, 28 b) bitmap, such as a
+    number from tests/numbers.py: 4x too): "alpha" (ink coverage) for MNIST's grey levels or a marker, "nodes"
+    and "edges" (its smoothed centre line) for a thin pen; "points": (n, 2) grid (x, y) of the ink, to place
+    the digit by; "grid": the enlargement's (width, height) in GRIDs (1, 1 for a digit)."""
+    size = (digit.shape[1] * GRID // 28, digit.shape[0] * GRID // 28)
+    big = np.asarray(Image.fromarray(digit).resize(size, Image.BICUBIC)).astype(np.float32) / 255
+    grid = np.array([size[0] / GRID, size[1] / GRID])
     if pen == THIN:  # the centre line, to be drawn at a fixed width in px at the photo's resolution
         nodes, edges = strokes.skeleton_graph(strokes.thin(big > rng.uniform(0.35, 0.55)))
         nodes = strokes.smooth(nodes, edges)
-        return {"nodes": nodes, "edges": edges, "points": nodes}
+        return {"nodes": nodes, "edges": edges, "points": nodes, "grid": grid}
     if pen == MARKER:  # MNIST's strokes thickened by 3-8 grid px, solid, with lighter streaks
         alpha = strokes.dilate(np.clip((big - 0.3) / 0.3, 0, 1), rng.uniform(1.5, 4.0))
-        alpha *= 1 - rng.uniform(0, 0.3) * np.clip(_smooth_noise(rng, GRID, GRID, int(rng.integers(6, 15))), 0, 1)
+        alpha *= 1 - rng.uniform(0, 0.3) * np.clip(_smooth_noise(rng, *big.shape, int(rng.integers(6, 15))), 0, 1)
     else:  # the MNIST grey levels as pen coverage, made a little thicker or thinner
         lo = rng.uniform(0.0, 0.35)
         alpha = np.clip((big - lo) / rng.uniform(0.25, 0.6), 0, 1)
-    return {"alpha": alpha, "points": np.argwhere(alpha > 0.3)[:, ::-1].astype(float)}
+    return {"alpha": alpha, "points": np.argwhere(alpha > 0.3)[:, ::-1].astype(float), "grid": grid}
 
 
-def _digit_box(points: np.ndarray, hd: float, centre: np.ndarray, fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Frame (x, y) of the ink's bounding box, lowest and highest, with the digit `hd` px tall at plane `centre`."""
+def _digit_box(points: np.ndarray, hd: float, centre: np.ndarray, fwd: np.ndarray,
+               grid=np.ones(2)) -> tuple[np.ndarray, np.ndarray]:
+    """Frame (x, y) of the ink's bounding box, lowest and highest, with the digit `hd` px tall at plane
+    `centre` (its bitmap `grid` (width, height) GRIDs)."""
     box = hd * 28 / 20
-    q = _apply(fwd, centre - box / 2 + (points + 0.5) * box / GRID)
+    q = _apply(fwd, centre - box / 2 * grid + (points + 0.5) * box / GRID)
     return q.min(0), q.max(0)
 
 
-def _place(points, fwd, w: int, h: int, fill: float, close: bool, rng) -> tuple[float, np.ndarray, dict]:
+def _place(points, fwd, w: int, h: int, fill: float, close: bool, rng,
+           grid=np.ones(2)) -> tuple[float, np.ndarray, dict]:
     """Height and plane centre of a digit that fills `fill` of the frame (its longer side, close-up) or that
     touches an edge of it: up to 1.5% of its extent short of it, or up to 6% of it cut off."""
     inv, size = np.linalg.inv(fwd), np.array([w, h], float)
@@ -127,10 +133,10 @@ def _place(points, fwd, w: int, h: int, fill: float, close: bool, rng) -> tuple[
         side, out = int(rng.integers(4)), rng.uniform(-0.015, 0.06)
         info = {"edge": ["left", "right", "top", "bottom"][side], "cut": round(float(out), 4)}
     for _ in range(5):  # the homography is nearly a rotation: a few rounds converge
-        lo, hi = _digit_box(points, hd, centre, fwd)
+        lo, hi = _digit_box(points, hd, centre, fwd, grid)
         now = ((hi - lo) / size).max()
         hd *= (fill if close else min(now, 0.95)) / now
-        lo, hi = _digit_box(points, hd, centre, fwd)
+        lo, hi = _digit_box(points, hd, centre, fwd, grid)
         ext = hi - lo
         target = size / 2 + frac * (size - ext)
         if not close:
@@ -156,7 +162,7 @@ def _draw_thin(out: np.ndarray, k: int, fwd, pen: dict, hd: float, centre, extra
     `out` (k times the base frame), lit by the base frame's `gain` (light x white balance, (h, w, 3)) and
     only on the sheet. Only the digit's window is touched."""
     box = hd * 28 / 20
-    p = _apply(fwd, centre - box / 2 + (pen["nodes"] + 0.5) * box / GRID) * k
+    p = _apply(fwd, centre - box / 2 * pen["grid"] + (pen["nodes"] + 0.5) * box / GRID) * k
     a, b = p[pen["edges"][:, 0]], p[pen["edges"][:, 1]]
     if extra:
         a = np.concatenate([a, _apply(fwd, np.array([e[0] for e in extra])) * k])
@@ -198,9 +204,11 @@ def _add_noise(out: np.ndarray, rng, high: bool) -> None:
 def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None = None) -> tuple[bytes, dict]:
     """One photo-like JPEG of `digit` (uint8 (28, 28) white on black, or None for a blank photo).
 
-    kind may fix any attribute of FAMILIES but rotation and jpeg, and "blank": "paper" | "desk"; the rest
-    are drawn from rng. Returns the JPEG bytes and the attributes used (with the digit's box in the frame,
-    "digit_box" (x0, y0, x1, y1) px, and a thin pen's width, "pen_px")."""
+    kind may fix any attribute of FAMILIES but rotation and jpeg, "blank": "paper" | "desk", and "turn": 90 |
+    -90 (degrees counterclockwise: a landscape photo taken turned, a number along its long side); the rest
+    are drawn from rng. `digit` may be a wider bitmap at MNIST's scale, a whole number (tests/numbers.py).
+    Returns the JPEG bytes and the attributes used (with the digit's box in the frame, "digit_box" (x0, y0,
+    x1, y1) px, and a thin pen's width, "pen_px")."""
     kind = dict(kind or {})
 
     def pick(key, values=None, p=None):
@@ -242,7 +250,8 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
         long = int(round(big / k))
     else:
         long = int(rng.integers(480, 801))
-    h, w = (long * 3 // 4, long) if rng.random() < 0.5 else (long, long * 3 // 4)
+    landscape = rng.random() < 0.5 or kind.get("turn")  # turned: a number along the long side, upright
+    h, w = (long * 3 // 4, long) if landscape else (long, long * 3 // 4)
     s = min(h, w)
     # Geometry: the plane of the paper (coordinates u, v in px) seen turned and in mild perspective.
     angle = rng.uniform(-10, 10)
@@ -271,13 +280,15 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
     # The digit's size and place: near the middle of the sheet; or filling the frame, or at its edge.
     pen = _pen(digit, a["pen"], rng) if digit is not None else None
     if pen is not None and framing in (CLOSE, EDGE):
-        hd, (dx, dy), info = _place(pen["points"], fwd, w, h, fill, framing == CLOSE, rng)
+        hd, (dx, dy), info = _place(pen["points"], fwd, w, h, fill, framing == CLOSE, rng, pen["grid"])
         a.update(info)
-    else:
-        hd = min(fill * s, 0.55 * min(sw, sh))
-        dx = cx + rng.uniform(-1, 1) * max(0.0, sw / 2 - hd * 1.12) * 0.35
-        dy = cy + rng.uniform(-1, 1) * max(0.0, sh / 2 - hd * 1.12) * 0.35
+    else:  # (a number's bitmap is gw x gh GRIDs: it fits the sheet as a digit does)
+        gw, gh = pen["grid"] if pen is not None else (1.0, 1.0)
+        hd = min(fill * s, 0.55 * min(sw / gw, sh / gh))
+        dx = cx + rng.uniform(-1, 1) * max(0.0, sw / 2 - hd * 1.12 * gw) * 0.35
+        dy = cy + rng.uniform(-1, 1) * max(0.0, sh / 2 - hd * 1.12 * gh) * 0.35
     box = hd * 28 / 20  # the 28 px MNIST box
+    bw, bh = (box * pen["grid"]) if pen is not None else (box, box)  # the bitmap's plane extent
     # Paper: white-ish, a tint; rules or a grid in light blue, grey or green.
     paper_rgb = rng.uniform(0.82, 0.97) * np.array([1, rng.uniform(0.97, 1), rng.uniform(0.88, 1)], np.float32)
     img = np.empty((h, w, 3), np.float32)
@@ -296,9 +307,9 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
     # Ink: MNIST's grey levels or a marker's strokes, enlarged; a thin pen is drawn later, at full size.
     ink_alpha = np.zeros((h, w), np.float32)
     if pen is not None and not thin:
-        inside = np.nonzero((np.abs(u - dx) < box / 2) & (np.abs(v - dy) < box / 2))
-        pu = (u[inside] - (dx - box / 2)) / box * GRID - 0.5
-        pv = (v[inside] - (dy - box / 2)) / box * GRID - 0.5
+        inside = np.nonzero((np.abs(u - dx) < bw / 2) & (np.abs(v - dy) < bh / 2))
+        pu = (u[inside] - (dx - bw / 2)) / box * GRID - 0.5
+        pv = (v[inside] - (dy - bh / 2)) / box * GRID - 0.5
         ink_alpha[inside] = _bilinear(pen["alpha"], pv, pu)
         if a["pen"] == MARKER and box / GRID > 1.5:  # a marker's edge is sharp, however much it is enlarged
             ink_alpha[inside] = np.clip((ink_alpha[inside] - 0.5) * box / GRID / 1.5 + 0.5, 0, 1)
@@ -313,7 +324,7 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
         else:  # a second, smaller mark away from the digit: a short stroke, in the same pen
             ang = rng.uniform(0, np.pi)
             dist = rng.uniform(1.2, 1.8) * box
-            mx, my = dx + dist * np.cos(rng.uniform(0, 2 * np.pi)), dy + dist * np.sin(rng.uniform(0, 2 * np.pi))
+            mx, my = dx + dist * np.cos(rng.uniform(0, 2 * np.pi)) * (bw / box), dy + dist * np.sin(rng.uniform(0, 2 * np.pi)) * (bh / box)
             half, lw = rng.uniform(0.1, 0.25) * hd, max(1.5, hd * rng.uniform(0.05, 0.1))
             if thin:
                 step = half * np.array([np.cos(ang), np.sin(ang)])
@@ -361,12 +372,16 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
     if k > 1:
         out = np.array(Image.fromarray(out).resize((w * k, h * k), Image.BILINEAR))
     if pen is not None:
-        lo, hi = _digit_box(pen["points"], hd, np.array([dx, dy]), fwd)
+        lo, hi = _digit_box(pen["points"], hd, np.array([dx, dy]), fwd, pen["grid"])
         a["digit_box"] = tuple(int(round(float(q))) for q in np.concatenate([lo * k - width / 2, hi * k + width / 2]))
     if thin and pen is not None:
         a["pen_px"] = round(float(width), 2)
         _draw_thin(out, k, fwd, pen, hd, np.array([dx, dy]), extra, width, ink_rgb, opacity, gain, sheet,
                    a["ink"] == "pencil", rng)
+    if kind.get("turn"):  # the frame turned: a box's (x, y) -> (y, W - x) counterclockwise, (H - y, x) clockwise
+        ccw, (bx0, by0, bx1, by1) = kind["turn"] > 0, a.get("digit_box", (0, 0, 0, 0))
+        a["digit_box"] = (by0, w * k - bx1, by1, w * k - bx0) if ccw else (h * k - by1, bx0, h * k - by0, bx1)
+        out, (w, h), a["turn"] = np.ascontiguousarray(np.rot90(out, 1 if ccw else -1)), (h, w), kind["turn"]
     _add_noise(out, rng, a["noise"] == "high")
     quality = int(rng.integers(50, 96))
     a.update(angle=round(float(angle), 2), quality=quality, size=(w * k, h * k), blank=blank,

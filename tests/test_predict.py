@@ -247,7 +247,8 @@ def test_cli_directory_all_good_and_json(onnx_model, folder, tmp_path_factory):
     doc = json.loads(js.stdout)
     assert [(o["path"], str(o["digit"]), f"{o['confidence']:.4f}") for o in doc] == [tuple(r) for r in rows]
     for o in doc:
-        assert set(o) == {"path", "digit", "confidence", "probs"} and len(o["probs"]) == 10
+        assert set(o) == {"path", "number", "digits", "digit", "confidence", "probs"} and len(o["probs"]) == 10
+        assert o["number"] == str(o["digit"]) and [d["digit"] for d in o["digits"]] == [o["digit"]]  # one digit each
         assert max(o["probs"]) == pytest.approx(o["confidence"], abs=1e-5)
 
 

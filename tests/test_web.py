@@ -38,6 +38,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 FILES = 500  # MNIST test digits rendered as PNG files for the parity test
 PHOTOS, BLANK_PHOTOS = 100, 10  # photo-like files from tests/photos.py (saved as PNG) for the parity test
+NUMBERS = 15  # numbers of each kind (clean scans, photos) from tests/numbers.py for the number parity test
 # Measured (headless Chromium 2026-11): the page's 28x28 input equals predict.py's to within
 # 3.6e-7 (float32 rounding: numpy's BLAS matmul and pairwise sums against the page's loops) on all
 # 500 rendered digits and within 2.4e-7 on all 100 photos; the bound leaves room for another
@@ -250,6 +251,41 @@ def test_real_photos_match_predict_py(open_page, served, good_model):
     # PNGs to float rounding; JPEGs closely (predict.py reads the file's Y channel, the page its decoded RGB)
     png = np.array([p.suffix.lower() == ".png" for p in paths])
     assert (diffs[png & ~np.isnan(diffs)] <= INPUT_TOLERANCE).all()
+    assert page.errors == []
+
+
+def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
+    """Whole numbers: the page reads the same number as predict.py, with the same boxes, digits and
+    (within onnxruntime-web's float differences) probabilities: generated numbers of tests/numbers.py,
+    clean scans and photos (saved as PNG), and the real photos of numbers in ../shared/real-digits/multi."""
+    from tests.numbers import number_set
+
+    folder = tmp_path / "numbers"
+    folder.mkdir()
+    paths = []
+    for kind in ("clean", "photo"):
+        for i, (blob, _) in enumerate(number_set(NUMBERS, seed=0, kind=kind)):
+            paths.append(folder / f"{kind}_{i:02d}.png")
+            Image.open(io.BytesIO(blob)).convert("RGB").save(paths[-1])
+    real = sorted((REPO.parent / "shared" / "real-digits" / "multi").glob("*"))  # absent: the generated ones only
+    page = open_page(served)
+    results = {r["name"]: r for r in page.set_files(paths + real, timeout_s=300)}
+    clf = DigitClassifier(good_model)
+    for path in paths + real:
+        want, got = clf.read(path), results[path.name]
+        assert got["number"] == want["number"], path.name
+        assert [d["box"] for d in got["digits"]] == [d["box"] for d in want["digits"]], path.name
+        assert [d["digit"] for d in got["digits"]] == [d["digit"] for d in want["digits"]], path.name
+        if path.suffix == ".png":  # a JPEG: the page decodes RGB, predict.py the file's own Y (close, not equal)
+            assert np.abs(np.array([d["probs"] for d in got["digits"]]) - [d["probs"] for d in want["digits"]]).max() <= 1e-4
+        assert got["digit"] == want["digit"]
+    assert page.page.get_by_test_id("number").text_content() == results[paths[0].name]["number"]
+    boxes = page.page.locator("[data-testid^=digit-box-]")
+    assert boxes.count() == len(results[paths[0].name]["digits"])
+    boxes.nth(1).click()  # a digit picked: its probabilities in the bars
+    second = results[paths[0].name]["digits"][1]
+    shown = page.page.get_by_test_id("prob-%d" % second["digit"]).get_attribute("data-value")
+    assert float(shown) == pytest.approx(second["confidence"])
     assert page.errors == []
 
 

@@ -1,4 +1,5 @@
-// The demo page: draw or drop a digit, the exported ONNX model classifies it with onnxruntime-web.
+// The demo page: draw a digit or drop photos of digits and numbers; the exported ONNX model reads them with
+// onnxruntime-web.
 //
 // Served by `python -m export.web` (or any static host after `--out DIR`), which lists the models
 // in models.json. Everything runs here: decoding, preprocessing (preprocess.js and the modules it
@@ -6,20 +7,22 @@
 // inference (WebAssembly, one thread: no SharedArrayBuffer, so no cross-origin isolation headers are needed).
 //
 // For tests and scripts: window.lastResults (one {name, digit, probs, input} per classified input,
-// in input order) and window.mnist = {ready, preprocess, classify, loadModel, timings, ...}.
+// in input order; for files also {number, digits}, as classifier.py's read()) and
+// window.mnist = {ready, preprocess, classify, read, loadModel, timings, ...}.
 
 import * as ort from "./vendor/ort.wasm.min.mjs";
-import { ModelError, checkInput, meta, preprocessingParams, readModel } from "./classifier.js";
+import { ModelError, checkInput, meta, preprocessingParams, readModel, readNumber } from "./classifier.js";
 import { initCamera } from "./camera.js";
+import { decode, thumbnail } from "./decode.js";
 import { ImageError } from "./image.js";
-import { BATCH, DEFAULTS, MAX_PIXELS } from "./params.js";
+import { BATCH, DEFAULTS } from "./params.js";
+import { showNumber } from "./number.js";
 import { preprocess } from "./preprocess.js";
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL("./vendor/", import.meta.url).href; // the .mjs/.wasm pair beside ort
 ort.env.logLevel = "error";
 
-const MAX_BYTES = 50 * 2 ** 20; // files over 50 MiB are refused before decoding
 const INK_WIDTH = 24; // stroke width in canvas pixels: ~2 px of 28, like MNIST's pen
 
 const $ = (id) => document.getElementById(id);
@@ -178,6 +181,14 @@ async function classify(inputs) {
   return { results, ms };
 }
 
+// classifier.py read on the page's model (classifier.js readNumber); `ms`: the inference time it took.
+async function read(image) {
+  if (!model) await loading;
+  let ms = 0;
+  const probsOf = async (inputs) => { const r = await classify(inputs); ms += r.ms; return r.results.map((q) => q.probs); };
+  return { ...(await readNumber(image, model.params, model.labels, probsOf)), ms };
+}
+
 // ---- showing a result -----------------------------------------------------------------------
 
 function clearResult() {
@@ -328,38 +339,6 @@ $("undo").addEventListener("click", () => { strokes.pop(); paintAll(); schedule(
 
 // ---- files ----------------------------------------------------------------------------------
 
-// PNG stores its size in the header: refuse a decompression bomb before decoding it.
-async function pngSize(file) {
-  const head = new Uint8Array(await file.slice(0, 24).arrayBuffer());
-  const png = [0x89, 0x50, 0x4e, 0x47].every((b, i) => head[i] === b);
-  if (!png || head.length < 24) return null;
-  const v = new DataView(head.buffer);
-  return [v.getUint32(16), v.getUint32(20)];
-}
-
-// A File -> ImageData (RGBA, EXIF rotation applied), or an ImageError with the reason.
-async function decode(file) {
-  if (file.size === 0) throw new ImageError("empty file");
-  if (file.size > MAX_BYTES) throw new ImageError(`too large (${(file.size / 2 ** 20).toFixed(0)} MiB, limit ${MAX_BYTES / 2 ** 20} MiB)`);
-  const size = await pngSize(file);
-  const tooLarge = (w, h) => new ImageError(`too large (${w}x${h} pixels, limit ${MAX_PIXELS / 1e6} megapixels)`);
-  if (size && size[0] * size[1] > MAX_PIXELS) throw tooLarge(...size);
-  let bitmap;
-  try {
-    // colorSpaceConversion "none": the file's own pixel values, as Pillow reads them.
-    bitmap = await createImageBitmap(file, { imageOrientation: "from-image", premultiplyAlpha: "none", colorSpaceConversion: "none" });
-  } catch {
-    throw new ImageError("not an image (unknown or unsupported format, or corrupt)");
-  }
-  const { width: w, height: h } = bitmap;
-  if (w * h > MAX_PIXELS) { bitmap.close(); throw tooLarge(w, h); }
-  const canvas = new OffscreenCanvas(w, h);
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  return ctx.getImageData(0, 0, w, h);
-}
-
 async function handleFiles(files) {
   source = "files";
   lastFiles = files;
@@ -370,25 +349,28 @@ async function handleFiles(files) {
   }
 }
 
-// Decode and preprocess one file at a time (a photo's pixels are dropped once it is 28x28), then
-// classify all that could be read in one batch. Failures are listed, the rest still classified.
+// Decode and read one file at a time (a photo's pixels are dropped once it is read, a small copy kept to
+// show the boxes on). Failures are listed, the rest still read.
 async function classifyFiles(files) {
   setStatus(`Reading ${files.length} file${files.length === 1 ? "" : "s"}…`);
   if (!model) { await loading; if (!model) return; }
-  const m = model, failed = [], good = [];
+  const failed = [], good = [];
+  let ms = 0;
   for (const file of files) {
     try {
-      good.push({ name: file.name, input: preprocess(await decode(file), m.params) });
+      const image = await decode(file), r = await read(image);
+      ms += r.ms;
+      delete r.ms;
+      good.push({ name: file.name, ...r, thumb: thumbnail(image), size: [image.width, image.height] });
     } catch (e) {
       failed.push({ name: file.name, error: e instanceof ImageError ? e.message : `cannot read (${e.message ?? e})` });
     }
   }
-  let results = [], ms = 0;
-  if (good.length) ({ results, ms } = await classify(good.map((g) => g.input)));
-  window.lastResults = good.map((g, i) => ({ name: g.name, ...results[i], input: g.input }));
-  showFileList(window.lastResults, failed, ms);
-  if (window.lastResults.length) showResult(window.lastResults[0], ms / good.length, window.lastResults[0].name);
-  else clearResult();
+  // As classifier.py's read() (its digits without their inputs), plus the single digit's input.
+  window.lastResults = good.map(({ thumb, size, ...r }) => ({ ...r, digits: r.digits.map(({ input, ...dg }) => dg) }));
+  showFileList(good, failed, ms);
+  if (good.length) pick(good[0], ms / good.length);
+  else { clearResult(); $("number-view").hidden = true; }
   if (failed.length === files.length) {
     setStatus(`No file could be classified: ${failed.map((f) => `${f.name}: ${f.error}`).join("; ")}`, "error");
   } else if (failed.length) {
@@ -396,6 +378,13 @@ async function classifyFiles(files) {
   } else {
     setStatus("");
   }
+}
+
+// One file's reading: its number over its picture, each digit's box to pick; the first digit's
+// probabilities (or the single digit's) in the result card.
+function pick(r, ms) {
+  showNumber($("number-view"), r, model.labels, (dg) => showResult(dg, ms, `${r.name}, digit ${r.digits.indexOf(dg) + 1} of ${r.digits.length}`));
+  showResult(r, ms, r.name);
 }
 
 function showFileList(results, failed, ms) {
@@ -411,12 +400,13 @@ function showFileList(results, failed, ms) {
     c.width = c.height = model.canvas;
     drawSeen(c.getContext("2d"), r.input, model.canvas);
     const digit = document.createElement("strong");
-    digit.textContent = model.labels[r.digit] ?? String(r.digit);
+    digit.textContent = r.number;
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = `${r.name} · ${(r.probs[r.digit] * 100).toFixed(1)}%`;
+    const least = Math.min(...r.digits.map((dg) => dg.confidence)); // the number is as sure as its least sure digit
+    name.textContent = `${r.name} · ${(least * 100).toFixed(1)}%`;
     button.append(c, digit, name);
-    button.addEventListener("click", () => showResult(r, ms / results.length, r.name));
+    button.addEventListener("click", () => pick(r, ms / results.length));
     li.append(button);
     list.append(li);
   });
@@ -476,6 +466,7 @@ window.mnist = {
   preprocess: (imageData) => preprocess(imageData, model?.params),
   classify: async (input) => (await classify([input])).results[0], // Float32Array(784) -> {digit, probs}
   classifyMany: async (inputs) => (await classify(inputs)), // [Float32Array(784)] -> {results, ms}
+  read: async (imageData) => { const { ms, ...r } = await read(imageData); return r; }, // -> classifier.py's read()
   loadModel,
   get updates() { return updates; }, // increases after each classification of the pad or of files
   // Resolves once no drawing is waiting to be classified.

@@ -2,10 +2,11 @@
 //
 // The page's thread only moves frames: each new video frame, when the reader is free, becomes an
 // ImageBitmap of at most CAMERA_SIDE px on its longer side, handed to worker.js, which reads it with
-// the same steps as a dropped file (preprocess.js, then the model, in its own onnxruntime-web session).
-// The box of what it read is drawn over the video; the shown reading is steady (Steady below). A tap on
-// the picture, or Space, freezes the frame that was read and hands it to the page as a PNG file, so its
-// result lands where a dropped file's does; another tap or Space goes on reading.
+// the same steps as a dropped file (the number reader of classifier.js, in its own onnxruntime-web
+// session). The box of what it read (and of each digit of a number) is drawn over the video; the shown
+// reading, the whole number, is steady (Steady below). A tap on the picture, or Space, freezes the frame
+// that was read and hands it to the page as a PNG file, so its result lands where a dropped file's does;
+// another tap or Space goes on reading.
 //
 // Browsers give getUserMedia to secure contexts only (https, or http on localhost): a phone opening
 // http://LAN-ADDRESS gets no camera, and the status line says so (see whyNoCamera).
@@ -86,7 +87,7 @@ export function initCamera({ model, onFreeze, setStatus }) {
     const m = await model();
     if (!m) throw new Error("no model is loaded");
     if (m === sent) return m;
-    const got = await ask({ type: "model", bytes: m.bytes, params: m.params, inputName: m.inputName, outputName: m.outputName });
+    const got = await ask({ type: "model", bytes: m.bytes, params: m.params, labels: m.labels, inputName: m.inputName, outputName: m.outputName });
     if (got.type !== "ready") throw new Error(got.message);
     sent = m;
     labels = m.labels;
@@ -207,6 +208,10 @@ export function initCamera({ model, onFreeze, setStatus }) {
     ctx.lineWidth = line;
     ctx.strokeStyle = "#e4007c";
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    if (r.digits?.length > 1) { // a number: each digit's box too, thinner
+      ctx.lineWidth = line / 2;
+      for (const d of r.digits) ctx.strokeRect(d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]);
+    }
     const label = `${text(r, labels)}  ${(r.confidence * 100).toFixed(0)}%`;
     ctx.font = `bold ${Math.round(overlay.width / 18)}px system-ui, sans-serif`;
     const tw = ctx.measureText(label).width, th = overlay.width / 16, ty = y0 > th + line ? y0 - th - line / 2 : y1 + line / 2;

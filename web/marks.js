@@ -1,5 +1,5 @@
-// Marks: the twin of export/reader/marks.py: the 8-connected components of a mask, what each holds, and
-// the digit among them (step 6).
+// Marks: the twin of export/reader/marks.py: the 8-connected components of a mask, what each holds, the
+// plausible ones, and the digit among them (step 6).
 
 import { _components, _max2, _min2, f32 } from "./filters.js";
 import { ImageError } from "./image.js";
@@ -84,31 +84,44 @@ export function _paint(m, keep, h, w) {
   return { h, w, px: out };
 }
 
-// marks.py _digit: the mask of the marks darker than t that make the digit, or an ImageError.
-export function _digit(d, t, paper, p) {
+// marks.py _plausible: the marks darker than t -> {m, ok, inside} (ok: plausible ink of a digit, inside:
+// not desk), or an ImageError when none is plausible. Shared by the digit (below) and the number (segment.js).
+export function _plausible(d, t, paper, p) {
   const { h, w } = d, s = Math.min(h, w), tt = f32(t), above = new Uint8Array(h * w);
   for (let i = 0; i < above.length; i++) above[i] = d.px[i] > tt ? 1 : 0;
   const m = _marks({ h, w, px: above }, d, paper, p);
   if (m.n === 0) throw new ImageError("no digit found (blank image)");
-  const desk = _desk(m, p), ok = new Uint8Array(m.n), minSide = Math.max(3, p.min_size * s);
+  const desk = _desk(m, p), ok = new Uint8Array(m.n), inside = new Uint8Array(m.n), minSide = Math.max(3, p.min_size * s);
   let top = 0; // peak[ok].max(initial=0)
   for (let c = 0; c < m.n; c++) {
+    inside[c] = desk[c] ? 0 : 1;
     ok[c] = m.side[c] >= minSide && m.area[c] >= p.min_thickness * m.side[c] ** 2 && !desk[c] ? 1 : 0;
     if (ok[c]) top = Math.max(top, m.peak[c]);
   }
   const least = Math.max(p.mark_ink, p.mark_peak * top);
-  let any = false, best = 0, bestScore = -Infinity;
+  let any = false;
   for (let c = 0; c < m.n; c++) {
     ok[c] = ok[c] && m.peak[c] >= least && m.peak[c] - m.ground[c] >= p.mark_contrast ? 1 : 0; // darker than its ground
     any ||= !!ok[c];
+  }
+  if (!any) throw new ImageError("no digit found (blank image)");
+  return { m, ok, inside };
+}
+
+// marks.py _digit: the mask of the marks darker than t that make the digit, or an ImageError
+// (`marks`: _plausible's answer, when already known).
+export function _digit(d, t, paper, p, marks = null) {
+  const { h, w } = d, s = Math.min(h, w);
+  const { m, ok, inside } = marks ?? _plausible(d, t, paper, p);
+  let best = 0, bestScore = -Infinity;
+  for (let c = 0; c < m.n; c++) {
     const r = Math.hypot(m.cy[c] - (h - 1) / 2, m.cx[c] - (w - 1) / 2) / s;
     const score = ok[c] ? m.mass[c] / (1 + p.centre_weight * r) : -1;
     if (score > bestScore) { bestScore = score; best = c; } // np.argmax: the first of equals
   }
-  if (!any) throw new ImageError("no digit found (blank image)");
   const g = p.merge * m.side[best], keep = new Uint8Array(m.n);
   for (let c = 0; c < m.n; c++) {
-    const near = !desk[c] && m.y1[c] > m.y0[best] - g && m.y0[c] < m.y1[best] + g
+    const near = inside[c] && m.y1[c] > m.y0[best] - g && m.y0[c] < m.y1[best] + g
       && m.x1[c] > m.x0[best] - g && m.x0[c] < m.x1[best] + g; // boxes overlap the digit's, grown by g
     keep[c] = near && m.mass[c] >= p.merge_min * m.mass[best] ? 1 : 0;
   }

@@ -6,7 +6,7 @@
 // so the page's controls stay responsive while a frame is read (~tens of ms a frame).
 //
 // Messages in (each with an id, which its answer carries):
-//   {type: "model", bytes, params, inputName, outputName}  ->  {type: "ready"} | {type: "error", message}
+//   {type: "model", bytes, params, labels, inputName, outputName} ->  {type: "ready"} | {type: "error", message}
 //   {type: "frame", bitmap}                                ->  {type: "reading", reading, ms}
 //   {type: "image", frame}                                 ->  {type: "image", image}: that frame's ImageData
 //                                                              (one of the last KEEP read; null if older)
@@ -14,43 +14,50 @@
 
 import * as ort from "./vendor/ort.wasm.min.mjs";
 import { ImageError } from "./image.js";
-import { preprocess } from "./preprocess.js";
+import { readNumber } from "./classifier.js";
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL("./vendor/", import.meta.url).href;
 ort.env.logLevel = "error";
 
-let model = null; // {session, inputName, outputName, params, canvas}
+let model = null; // {session, inputName, outputName, params, labels, canvas}
 let ctx = null; // a 2D context to turn bitmaps into pixels, resized to each frame
 const WARM_UP = 3; // frames read when a model opens, before the camera's first
 const KEEP = 2; // frames kept after their reading, for a freeze (the page may freeze the one before the last)
 const kept = new Map(); // frame id -> its ImageData
 
-// One frame's ImageData (RGBA) -> {digit | null, number | null, confidence, box | null, probs, input}.
-// Today: the single-digit reader (preprocess.js, the same steps as a dropped file's, then the model).
-// box: [x0, y0, x1, y1] in the frame's pixels. number: null (this reader reads one digit; the number
-// reader will fill it). A frame with no digit (blank paper, the desk) reads {digit: null, confidence: 0}.
+// One frame's ImageData (RGBA) -> {digit | null, number | null, confidence, box | null, digits, probs, input}:
+// the number reader (classifier.js readNumber, the twin of classifier.py's read(): the same steps as a
+// dropped file's). number: the digits read, lines joined by a space ("7" for one digit); digit: the most
+// prominent single digit; confidence: the least sure digit's; box: [x0, y0, x1, y1] around all digits, in
+// the frame's pixels; digits: [{digit, confidence, box}] in reading order. A frame with no digit (blank
+// paper, the desk) reads {digit: null, number: null, confidence: 0, box: null, digits: []}.
 async function readFrame(image) {
-  const info = {};
-  let input;
+  let r;
   try {
-    input = preprocess(image, model.params, info);
+    r = await readNumber(image, model.params, model.labels, classifyAll);
   } catch (e) {
-    if (e instanceof ImageError) return { digit: null, number: null, confidence: 0, box: null, probs: null, input: null };
+    if (e instanceof ImageError) return { digit: null, number: null, confidence: 0, box: null, digits: [], probs: null, input: null };
     throw e;
   }
-  const probs = await classify(input);
-  const digit = probs.indexOf(Math.max(...probs));
-  const [y0, x0, y1, x1] = info.box.map((v) => v * info.factor);
-  const box = [x0, y0, Math.min(x1, image.width), Math.min(y1, image.height)];
-  return { digit, number: null, confidence: probs[digit], box, probs, input };
+  const digits = r.digits.map(({ digit, confidence, box }) => ({ digit, confidence, box }));
+  const box = [0, 1, 2, 3].map((k) => (k < 2 ? Math.min : Math.max)(...digits.map((d) => d.box[k])));
+  const confidence = Math.min(...digits.map((d) => d.confidence));
+  return { digit: r.digit, number: r.number, confidence, box, digits, probs: r.probs, input: r.input };
 }
 
-// A preprocessed input, Float32Array(canvas * canvas) -> the ten probabilities (softmax of logits if need be).
-async function classify(input) {
-  const c = model.canvas;
-  const feeds = { [model.inputName]: new ort.Tensor("float32", input, [1, 1, c, c]) };
-  const scores = Array.from((await model.session.run(feeds, [model.outputName]))[model.outputName].data);
+// Preprocessed inputs, Float32Array(canvas * canvas)[] -> their probabilities, one session run.
+async function classifyAll(inputs) {
+  const c = model.canvas, batch = new Float32Array(inputs.length * c * c);
+  inputs.forEach((x, i) => batch.set(x, i * c * c));
+  const feeds = { [model.inputName]: new ort.Tensor("float32", batch, [inputs.length, 1, c, c]) };
+  const scores = (await model.session.run(feeds, [model.outputName]))[model.outputName].data;
+  const k = scores.length / inputs.length;
+  return inputs.map((_, i) => softmax(Array.from(scores.subarray(i * k, (i + 1) * k))));
+}
+
+// Scores -> probabilities: the model's `probs` as they are, other outputs through a softmax.
+function softmax(scores) {
   if (model.outputName === "probs") return scores;
   const top = Math.max(...scores), e = scores.map((v) => Math.exp(v - top)), sum = e.reduce((a, b) => a + b);
   return e.map((v) => v / sum);
@@ -66,11 +73,11 @@ function pixels(bitmap) {
   return ctx.getImageData(0, 0, w, h);
 }
 
-async function openModel({ bytes, params, inputName, outputName }) {
+async function openModel({ bytes, params, labels, inputName, outputName }) {
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
   const canvas = Math.trunc(params.canvas);
-  model = { session, inputName, outputName, params, canvas };
-  await classify(new Float32Array(canvas * canvas)); // warm-up: the first run compiles and allocates
+  model = { session, inputName, outputName, params, labels, canvas };
+  await classifyAll([new Float32Array(canvas * canvas)]); // warm-up: the first run compiles and allocates
   // The preprocessing's warm-up too: its first frames run 3-5x slower, until the JavaScript engine has
   // compiled its loops. A dark bar on light paper, a camera frame's size, read a few times.
   const warm = new OffscreenCanvas(640, 480).getContext("2d", { willReadFrequently: true });

@@ -6,12 +6,14 @@ Needs numpy, onnxruntime and pillow only. Every import inside is relative, so th
     from export.reader import DigitClassifier     # or: from export.predict import ..., or in predict.pyz
     clf = DigitClassifier("mnist.onnx")
     clf.predict(["photo.jpg", pil_image, numpy_array])   # -> [Prediction(digit=7, label='7', ...), ...]
+    clf.read("meter.jpg")   # the whole number: {"number": "745382", "digits": [{"digit", "confidence", "probs",
+                            # "box": [x0, y0, x1, y1]}, ...], "digit": the most prominent one, as predict() reads it}
 
 One job per module, in the order of the steps (web/ holds a JavaScript twin of each, of the same name):
 params (every number), image (file -> grey working image), filters (numpy building blocks), paper
 (polarity, paper level, desk), rules (ruled and grid lines), marks (connected marks, the digit), mnist
-(MNIST's own steps), preprocess (the steps in order), classifier (the model), explain (--explain
-pictures), cli (the command line).
+(MNIST's own steps), preprocess (the steps in order), segment (a whole number's digits, in reading
+order), classifier (the model), explain (--explain pictures), cli (the command line).
 """
 
 from .classifier import DigitClassifier, ModelError, Prediction

@@ -1,4 +1,5 @@
-"""The model: ModelError, Prediction and DigitClassifier (onnxruntime, its metadata, batched inference)."""
+"""The model: ModelError, Prediction and DigitClassifier (onnxruntime, its metadata, batched inference;
+predict: one digit per image, read: the whole number)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import onnxruntime as ort
 
 from .params import BATCH, DEFAULTS, PREPROCESSING
 from .preprocess import preprocess
+from .segment import read_number
 
 
 class ModelError(Exception):
@@ -44,7 +46,7 @@ def _same_kind(value, default) -> bool:
 
 class DigitClassifier:
     def __init__(self, model: str | os.PathLike, threads: int | None = None):
-        model = Path(model)
+        model = self.model = Path(model)
         if not model.is_file():
             raise ModelError(f"model {model} not found (or not a file)")
         options = ort.SessionOptions()
@@ -86,7 +88,10 @@ class DigitClassifier:
         out = []
         for start in range(0, len(batch), BATCH):
             x = np.ascontiguousarray(batch[start:start + BATCH, None], dtype=np.float32)  # (n, 1, 28, 28)
-            p = self.session.run([self.output], {self.input_name: x})[0]  # (n, 10)
+            try:
+                p = self.session.run([self.output], {self.input_name: x})[0]  # (n, 10)
+            except Exception as e:  # a model that loads but cannot run on its own declared input
+                raise ModelError(f"model {self.model} failed to run ({str(e).strip().splitlines()[0][:200]})") from None
             if self.output != "probs":
                 p = np.exp(p - p.max(axis=1, keepdims=True))
                 p /= p.sum(axis=1, keepdims=True)
@@ -94,3 +99,39 @@ class DigitClassifier:
                 k = int(row.argmax())
                 out.append(Prediction(k, self.labels[k] if k < len(self.labels) else str(k), float(row[k]), row))
         return out
+
+    def _probs(self, batch: np.ndarray) -> np.ndarray:
+        """(N, canvas, canvas) float32 -> (N, classes) probabilities."""
+        return np.stack([p.probs for p in self.predict_arrays(batch)]) if len(batch) else np.zeros((0, len(self.labels)), np.float32)
+
+    def read_inputs(self, image) -> dict:
+        """read(), and each digit's "input" (canvas, canvas) too, the single digit's as "input" and the
+        working image's info (for --explain)."""
+        x, info, lines = read_number(image, self.params, self._probs)
+        one = self.predict_arrays(x[None])[0]  # the single most prominent digit, as predict() reads it
+        if sum(map(len, lines)) <= 1:  # one digit: the single digit's own reading (its parts, its box)
+            lines = [[{"input": x, "box": info["box"], "probs": one.probs}]]
+        f, (h, w) = info["factor"], info["shape"]
+        digits, words = [], []
+        for line in lines:
+            word = ""
+            for dg in line:
+                k = int(np.argmax(dg["probs"]))
+                y0, x0, y1, x1 = dg["box"]  # working px -> the input's px (each working px is f x f of them)
+                digits.append({"digit": k, "confidence": float(dg["probs"][k]), "probs": [float(v) for v in dg["probs"]],
+                               "box": [int(x0 * f), int(y0 * f), int(min(x1 * f, w)), int(min(y1 * f, h))],
+                               "input": dg["input"]})
+                word += self.labels[k] if k < len(self.labels) else str(k)
+            words.append(word)
+        return {"number": " ".join(words), "digits": digits, "digit": one.digit, "confidence": one.confidence,
+                "probs": [float(v) for v in one.probs], "input": x, "info": info}
+
+    def read(self, image) -> dict:
+        """A path, PIL image or array -> the whole number on it: {"number": its digits, lines joined by one
+        space; "digits": per digit in reading order {"digit", "confidence", "probs" (classes floats), "box":
+        [x0, y0, x1, y1] in the input's pixels}; "digit", "confidence", "probs": the single most prominent
+        digit, as predict() gives it}. A bad input (or a blank one: "no digit found") raises ImageError."""
+        out = self.read_inputs(image)
+        for dg in out["digits"]:
+            del dg["input"]
+        return {k: out[k] for k in ("number", "digits", "digit", "confidence", "probs")}

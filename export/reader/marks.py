@@ -1,4 +1,5 @@
-"""Marks: the 8-connected components of a mask, what each holds, and the digit among them (step 6)."""
+"""Marks: the 8-connected components of a mask, what each holds, the plausible ones, and the digit among
+them (step 6)."""
 
 from __future__ import annotations
 
@@ -78,10 +79,10 @@ def _paint(m: dict, keep: np.ndarray, shape) -> np.ndarray:
     return out
 
 
-def _digit(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict) -> np.ndarray:
-    """(H, W) bool: the marks darker than t that make the digit, or ImageError when none is plausible."""
-    h, w = d.shape
-    s = min(h, w)
+def _plausible(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The marks darker than t of a (H, W) darkness -> (the marks, ok (n,): plausible ink of a digit, inside
+    (n,): not desk); ImageError when none is plausible. Shared by the digit (below) and the number (segment.py)."""
+    s = min(d.shape)
     m = _marks(d > t, d, paper, p)
     if m["n"] == 0:
         raise ImageError("no digit found (blank image)")
@@ -91,6 +92,16 @@ def _digit(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict) -> np.nda
     ok &= m["peak"] - m["ground"] >= p["mark_contrast"]  # ink is darker than the ground around it (desk grain is not)
     if not ok.any():
         raise ImageError("no digit found (blank image)")
+    return m, ok, inside
+
+
+def _digit(d: np.ndarray, t: float, paper: np.ndarray | None, p: dict, marks=None) -> np.ndarray:
+    """(H, W) bool: the marks darker than t that make the digit, or ImageError when none is plausible
+    (`marks`: _plausible's answer, when already known)."""
+    h, w = d.shape
+    s = min(h, w)
+    m, ok, inside = marks or _plausible(d, t, paper, p)
+    side = m["side"]
     r = np.hypot(m["cy"] - (h - 1) / 2, m["cx"] - (w - 1) / 2) / s
     score = np.where(ok, m["mass"] / (1 + p["centre_weight"] * r), -1)
     best = int(np.argmax(score))

@@ -60,5 +60,25 @@ PREPROCESSING = {
     "centre_weight": 2.0,  # the digit: most ink / (1 + 2 x distance of its centre from the image centre / short side)
     "merge": 0.25,  # marks whose box reaches into the digit's box grown by 25% of its longer side belong to it ...
     "merge_min": 0.02,  # ... when they hold at least 2% of its ink
+    # A whole number (segment.py): the plausible marks above grouped into digits.
+    "line_overlap": 0.3,  # a mark is on a line when their vertical extents overlap by > 0.3 x the shorter
+    "part_rel": 0.6,  # a mark under 0.6 x the marks' median height tall is part of a digit (a 5's bar, half an 8): ...
+    "part_reach": 0.5,  # ... on the line nearest its centre, within 0.5 x that height of the line's extent, ...
+    "part_gap": 0.15,  # ... of the digit it overlaps most along the line, or the nearest within 0.15 x that height
+    "join_overlap": 0.6,  # taller marks are digits of their own, unless overlapping the one before by > 0.6 x the narrower,
+    "join_try": 0.4,  # ... or by > 0.4 x and the classifier's evidence says one (as for touching digits, below)
+    "speck_rel": 0.4,  # a digit's box has a side >= 0.4 x the digits' median height (smaller: a speck, a dot)
+    "flat_rel": 0.3,  # ... and is not flat and long: under 0.3 x that height tall and
+    "flat_long": 2.0,  # ... over 2 x as wide as tall (an underline, a dash; a mark so, longer than the digits are
+    #                    tall, is part of no digit)
+    "one_wide": 1.4,  # digits all within the single digit's box no wider than 1.4 x its height are that digit
+    "turn_tall": 1.5,  # 3 or more digit-sized marks together 1.5 x as tall as wide: a number turned 90 degrees
+    "split_try": 0.75,  # a digit wider than 0.75 x the digits' median height may be touching digits: cut in two
+    "split_margin": 0.2,  # ... at a column of least ink, at least 0.2 of its width from either side ...
+    "split_slants": [-0.3, -0.15, 0.0, 0.15, 0.3],  # ... along these slants (px right per px up) ...
+    "split_tries": 10,  # ... trying the 10 lowest such minima, keeping the cut the classifier is surest of ...
+    "split_apart": 3,  # ... each more than 3 px from those tried before (a flat minimum cuts alike) ...
+    "split_at": 1.11,  # ... it is two when width / height + 0.41 x ln(the halves' confidences' product /
+    "split_evidence": 0.41,  # the whole's) > 1.11 (a logistic fit to 935 such choices in generated numbers, seed 5)
 }
 DEFAULTS = {"labels": [str(d) for d in range(10)], "preprocessing": PREPROCESSING}

@@ -26,8 +26,10 @@ def _with(error: ImageError, info: dict) -> ImageError:
     return error
 
 
-def _steps(image, p: dict) -> tuple[np.ndarray, dict]:
-    """The whole preprocessing, in order -> float32 (canvas, canvas) and what it found (for --explain)."""
+def _polar(image, p: dict, reader):
+    """Steps 1-2, then reader(g, inverted, p, unsure, frame) on the grey working image of dark ink on light
+    paper: the single digit (_read) or the number (segment.py). frame = (the reduction factor, the input's
+    (H, W)), to map the working image's pixels back to the input's."""
     # 1. Grey working image, (H, W) in [0, 1], longer side work..2*work-1 px (or smaller if the input is),
     #    each f x f block its darkest pixel: thin dark strokes survive the reduction.
     a = _grey(image, p["luma"])
@@ -38,21 +40,27 @@ def _steps(image, p: dict) -> tuple[np.ndarray, dict]:
     readings = _polarities(g, _odd(p["polarity_window"] * min(g.shape), 3), p)
     for i, inverted in enumerate(readings):
         try:
-            return _read(1.0 - _shrink(a, f, np.maximum) if inverted else g, inverted, p, unsure=len(readings) > 1)
+            return reader(1.0 - _shrink(a, f, np.maximum) if inverted else g, inverted, p, len(readings) > 1, (f, a.shape))
         except ImageError:
             if i == len(readings) - 1:
                 raise
 
 
-def _read(g: np.ndarray, inverted: bool, p: dict, unsure: bool = False) -> tuple[np.ndarray, dict]:
-    """Steps 3-7 on a grey (H, W) image of dark ink on light paper (`unsure`: one of two polarities tried)."""
-    fit, canvas = int(p["fit"]), int(p["canvas"])
+def _steps(image, p: dict) -> tuple[np.ndarray, dict]:
+    """The whole preprocessing, in order -> float32 (canvas, canvas) and what it found (for --explain)."""
+    return _polar(image, p, _read)
+
+
+def _ink(g: np.ndarray, inverted: bool, p: dict, frame=(1, None)) -> dict:
+    """Steps 3-5 on a grey (H, W) image of dark ink on light paper -> {"d", "d3": darkness (H, W) with the
+    desk cleared, "t": the darkness ink exceeds, "paper": the paper level (H, W), "desk": paper when the
+    frame shows desk (else None, for the marks' desk test), "info": what was found, for --explain}."""
     # 3. Paper level, locally (a grey closing, JPEG ringing beside a dark desk opened away first), and the
     #    darkness relative to it.
     paper, d = _darkness(g, p)  # (H, W) each
     d3 = _box3(d)  # (H, W) 3x3 mean darkness: what is ink is decided on it (noise, pencil grain and
     #                hairlines average out; strokes 3 px wide keep their darkness)
-    info = {"gray": g, "inverted": inverted, "box": None}
+    info = {"gray": g, "inverted": inverted, "box": None, "factor": frame[0], "shape": frame[1]}
     # 4. The sheet: where the frame shows desk beside the sheet, the closing fills the strips of desk
     #    narrower than paper_window as if they were ink, and the desk's grain just off the sheet's edge reads as ink
     #    against the sheet's level. Such marks touch the frame's edge along their length, or lie at a
@@ -70,23 +78,52 @@ def _read(g: np.ndarray, inverted: bool, p: dict, unsure: bool = False) -> tuple
         t = _threshold(d3, peak, p)
     except ImageError as e:
         raise _with(e, info) from None
-    # 6. The digit: the best-scoring mark darker than t (specks and desk edges dropped) and its parts.
+    return {"d": d, "d3": d3, "t": t, "paper": paper, "desk": paper if desk_frame else None, "info": info}
+
+
+def _one(ink: dict, p: dict, unsure: bool, marks=None) -> np.ndarray:
+    """Step 6 for one digit: (H, W) bool, the best-scoring mark darker than t (specks and desk edges
+    dropped) and its parts; ImageError (with the info) when there is none (`marks`: _plausible's answer)."""
+    info, paper = ink["info"], ink["paper"]
     try:
-        mask = _digit(d3, t, paper if desk_frame else None, p)
+        mask = _digit(ink["d3"], ink["t"], ink["desk"], p, marks)
     except ImageError as e:
         raise _with(e, info) from None
-    if unsure and inverted and float(paper[mask].mean()) < p["unsure_ground"] * float(np.median(_border(paper))):
+    if unsure and info["inverted"] and float(paper[mask].mean()) < p["unsure_ground"] * float(np.median(_border(paper))):
         # Light ink lies on the dark ground the frame shows. A "light digit" on a ground far lighter than
         # the frame's (here: a paper level far below it) is a lit part of a sheet broken up by shadow.
         raise _with(ImageError("no digit found (blank image)"), info)
+    return mask
+
+
+def _input(ink: dict, mask: np.ndarray, p: dict) -> tuple[np.ndarray, tuple]:
+    """Step 7 for the digit in `mask` (H, W) bool -> its float32 (canvas, canvas) and its box (y0, x0, y1,
+    x1) in working pixels (ends exclusive)."""
+    fit, canvas = int(p["fit"]), int(p["canvas"])
+    d, t = ink["d"], ink["t"]
+    h, w = d.shape
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
-    info["box"] = (int(y0), int(x0), int(y1), int(x1))
-    ink = float(d3[mask].max())  # the digit's own peak: its value 1
-    x = np.where(mask, np.clip((d - t) / max(ink - t, 1e-6), 0, 1), 0).astype(np.float32)  # (H, W)
+    y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+    # Work on the box grown by its longer side + 2 px: _stroke's running max and min reach less far than
+    # that, and outside the mask x is 0, so the crop changes no value (a number's digits each cost their
+    # own box, not the whole image).
+    e = max(y1 - y0, x1 - x0) + 2
+    cy0, cx0, cy1, cx1 = max(y0 - e, 0), max(x0 - e, 0), min(y1 + e, h), min(x1 + e, w)
+    sub = mask[cy0:cy1, cx0:cx1]
+    peak = float(ink["d3"][cy0:cy1, cx0:cx1][sub].max())  # the digit's own peak: its value 1
+    x = np.where(sub, np.clip((d[cy0:cy1, cx0:cx1] - t) / max(peak - t, 1e-6), 0, 1), 0).astype(np.float32)
     # 7. MNIST's own steps: strokes near MNIST's width, longer side to `fit` px, values to peak 1,
     #    centre of mass at the canvas centre.
-    return _mnist(_stroke(x, mask, info["box"], fit, p), fit, canvas), info
+    box = (y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
+    return _mnist(_stroke(x, sub, box, fit, p), fit, canvas), (y0, x0, y1, x1)
+
+
+def _read(g: np.ndarray, inverted: bool, p: dict, unsure: bool = False, frame=(1, None)) -> tuple[np.ndarray, dict]:
+    """Steps 3-7 on a grey (H, W) image of dark ink on light paper (`unsure`: one of two polarities tried)."""
+    ink = _ink(g, inverted, p, frame)
+    x, box = _input(ink, _one(ink, p, unsure), p)
+    ink["info"]["box"] = box
+    return x, ink["info"]
 
 
 def preprocess(image, fit: int = 20, canvas: int = 28, params: dict | None = None) -> np.ndarray:

@@ -1,0 +1,360 @@
+"""A whole number (step 6 for many digits): the plausible marks grouped into digits, in reading order.
+
+The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshold t); then:
+  - lines: the marks of a digit's height whose vertical extents overlap lie on one line, lines top to
+    bottom; a shorter mark (a part: a 5's bar, half a broken 8; a speck) goes to the nearest line;
+  - digits: on a line, each mark of a digit's height is a digit, left to right, even where slanted
+    writing makes neighbours overlap; a part joins the digit it overlaps; marks that overlap much, or
+    lie one above the other (a 4 broken across), join where the classifier reads them better as one;
+  - no digits: specks and dots (small beside the number's digits), underlines and dashes (flat and long);
+  - touching digits: a digit wider than the digits are tall may be two: it is cut along slanted columns
+    of little ink where the classifier is surest of both halves, and kept cut when its width and that
+    evidence say two (_two, a logistic fit);
+  - turned 90 degrees: when the marks stand in a column (a number written along the long side of a
+    sheet, photographed turned), the image is turned and read; the way of the two is the one whose
+    digits the classifier reads with the higher mean log-confidence: the whole number decides;
+  - one digit: digits found all within the single digit's box, no wider than one digit may be, are that
+    digit (a 7 and its bar apart).
+Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every number
+of it is in PREPROCESSING (params.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .image import ImageError
+from .marks import _paint, _plausible
+from .preprocess import _input, _ink, _one, _polar
+
+
+def _lines(idx, m: dict, p: dict) -> list[list[int]]:
+    """Mark indices -> one list of them per line: a mark joins the line its vertical extent overlaps most,
+    by more than line_overlap x the shorter of the two (else it starts a line); marks taken top down."""
+    lines = []  # [y0, y1, members]
+    for i in sorted(idx, key=lambda i: (m["y0"][i], m["x0"][i], i)):
+        y0, y1 = int(m["y0"][i]), int(m["y1"][i])
+        best, most = None, 0.0
+        for line in lines:
+            ov = (min(y1, line[1]) - max(y0, line[0])) / min(y1 - y0, line[1] - line[0])
+            if ov > p["line_overlap"] and ov > most:
+                best, most = line, ov
+        if best is None:
+            lines.append([y0, y1, [i]])
+        else:
+            best[0], best[1] = min(best[0], y0), max(best[1], y1)
+            best[2].append(i)
+    return [line[2] for line in lines]
+
+
+def _columns(whole, parts, m: dict, tall: float, p: dict) -> list[list[int]]:
+    """The whole marks and the parts of one line -> the digits, lists of mark indices, left to right.
+    Whole marks are digits of their own, even where slanted writing makes neighbours overlap along the
+    line, unless one overlaps the digit before it by more than join_overlap x the narrower (the two
+    strokes of a broken 4). A part (a 5's bar, a 7's, half a broken 8) joins the digit its horizontal
+    extent overlaps most, or else the nearest within part_gap x tall; parts near no digit make digits of
+    their own where they overlap one another."""
+    groups = []  # [x0, x1, members]
+    for i in sorted(whole, key=lambda i: (m["x0"][i] + m["x1"][i], m["y0"][i], i)):
+        x0, x1 = int(m["x0"][i]), int(m["x1"][i])
+        g = groups[-1] if groups else None
+        if g and min(x1, g[1]) - max(x0, g[0]) > p["join_overlap"] * min(x1 - x0, g[1] - g[0]):
+            g[0], g[1] = min(g[0], x0), max(g[1], x1)
+            g[2].append(int(i))
+        else:
+            groups.append([x0, x1, [int(i)]])
+    lone = []  # parts near no digit
+    for i in sorted(parts, key=lambda i: (m["x0"][i], m["y0"][i], i)):
+        x0, x1 = int(m["x0"][i]), int(m["x1"][i])
+        best, most = None, -p["part_gap"] * tall  # overlap in px (negative: the gap between them)
+        for g in groups:
+            ov = min(x1, g[1]) - max(x0, g[0])
+            if ov > most:
+                best, most = g, ov
+        if best is None:
+            if lone and min(x1, lone[-1][1]) - max(x0, lone[-1][0]) > 0:
+                lone[-1][0], lone[-1][1] = min(lone[-1][0], x0), max(lone[-1][1], x1)
+                lone[-1][2].append(int(i))
+            else:
+                lone.append([x0, x1, [int(i)]])
+        elif m["mass"][i] >= p["merge_min"] * sum(m["mass"][j] for j in best[2]):  # dust beside a digit is no part
+            best[2].append(int(i))
+    return [g[2] for g in sorted(groups + lone, key=lambda g: (g[0] + g[1], g[2][0]))]
+
+
+def _box(members, m: dict) -> tuple[int, int, int, int]:
+    """(y0, x0, y1, x1) around the marks, ends exclusive."""
+    return (int(min(m["y0"][i] for i in members)), int(min(m["x0"][i] for i in members)),
+            int(max(m["y1"][i] for i in members)), int(max(m["x1"][i] for i in members)))
+
+
+def _vertical(m: dict, ok: np.ndarray, p: dict) -> bool:
+    """Do the marks stand in a column (a number turned 90 degrees)? At least 3 plausible marks of a digit's
+    size (their longer side at least half the median's) whose box together is more than turn_tall x as
+    tall as wide (one upright line, or two, is far wider than tall; one digit has fewer marks)."""
+    idx = np.nonzero(ok)[0]
+    idx = idx[m["side"][idx] >= 0.5 * np.median(m["side"][idx])]
+    if len(idx) < 3:
+        return False
+    h = int(m["y1"][idx].max() - m["y0"][idx].min())
+    w = int(m["x1"][idx].max() - m["x0"][idx].min())
+    return h > p["turn_tall"] * w
+
+
+def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[list[list[int]]], float]:
+    """The digits as mark indices, per line (top down), per digit (left to right), and the digits'
+    typical height in px (the median of the plausible marks')."""
+    idx = np.nonzero(ok)[0]
+    heights = m["y1"][idx] - m["y0"][idx]
+    # px: the number's digits' height, the median of the plausible marks' at least speck_rel x the tallest
+    tall = float(np.median(heights[heights >= p["speck_rel"] * heights.max()]))
+    # Marks too small to be a digit by themselves (a 5's bar in a small number) may still be parts of one:
+    # as dark and as clear of their ground as a digit's marks.
+    least = max(p["mark_ink"], p["mark_peak"] * float(m["peak"][ok].max()))
+    loose = inside & ~ok & (m["peak"] >= least) & (m["peak"] - m["ground"] >= p["mark_contrast"])
+    # Lines from the whole marks (a digit's height: at least part_rel x tall); each part (shorter: a 5's
+    # bar, a 7's, half a broken 8; a speck) goes to the line nearest its centre, within part_reach x tall
+    # of it (a 5's bar may float above its digit, clear of the line's extent); the others are no digit.
+    # An underline (flat, long, longer than a digit is tall) is part of no digit.
+    h, w = m["y1"] - m["y0"], m["x1"] - m["x0"]
+    under = (h < p["flat_rel"] * tall) & (w > p["flat_long"] * h) & (w > tall)
+    whole = [int(i) for i in idx if h[i] >= p["part_rel"] * tall and not under[i]]
+    rows = _lines(whole, m, p)
+    spans = [(min(m["y0"][i] for i in line), max(m["y1"][i] for i in line)) for line in rows]
+    parts = [[] for _ in rows]
+    for i in np.nonzero((ok | loose) & ~under)[0]:
+        if i in whole:
+            continue
+        cy = m["cy"][i]
+        gaps = [max(y0 - cy, cy - (y1 - 1), 0) for y0, y1 in spans]  # px from the line's extent
+        k = int(np.argmin(gaps)) if gaps else -1
+        if k >= 0 and gaps[k] <= p["part_reach"] * tall:
+            parts[k].append(int(i))
+    lines = [_columns(line, pl, m, tall, p) for line, pl in zip(rows, parts)]
+    out = []
+    for line in lines:
+        keep = []
+        for g in line:
+            y0, x0, y1, x1 = _box(g, m)
+            h, w = y1 - y0, x1 - x0
+            if max(h, w) < p["speck_rel"] * tall or not ok[g].any():
+                continue  # a speck or a dot, small beside the digits, or parts of none
+            if h < p["flat_rel"] * tall and w > p["flat_long"] * h:
+                continue  # an underline or a dash: flat and long
+            keep.append(g)
+        if keep:
+            out.append(keep)
+    return out, tall
+
+
+def _cuts(mask: np.ndarray, box, p: dict) -> list[tuple[float, float]]:
+    """Candidate cuts of a wide mark, (x at the box's middle row, slant): along each slant of split_slants
+    (px right per px up, as handwriting leans), the local minima of its ink per slanted column within the
+    middle (split_margin of its width kept on each side), lowest first (then nearest the middle),
+    split_apart px apart."""
+    y0, x0, y1, x1 = box
+    w, mid = x1 - x0, (y0 + y1 - 1) / 2
+    ys, xs = np.nonzero(mask[y0:y1, x0:x1])
+    lo, hi = max(1, int(np.ceil(p["split_margin"] * w))), min(w - 1, int(np.floor((1 - p["split_margin"]) * w)))
+    cand = []
+    for slant in p["split_slants"]:
+        shift = slant * (mid - (ys + y0))  # px each ink pixel's column is moved to undo the slant
+        u = np.floor(xs - shift + 0.5).astype(int)  # the column along the slant through each ink pixel
+        col = np.bincount(u - u.min(), minlength=u.max() - u.min() + 1)  # ink per slanted column, from u.min()
+        for c in range(max(lo, int(u.min()) + 1), min(hi, int(u.max()) - 1) + 1):
+            k = c - int(u.min())
+            if col[k] <= col[k - 1] and col[k] <= col[k + 1]:
+                cand.append((int(col[k]), abs(2 * c - w), x0 + c, slant))
+    cand.sort()
+    out = []
+    for _, _, c, slant in cand:
+        if all(abs(c - o) > p["split_apart"] for o, _ in out):  # near cuts cut alike: try others
+            out.append((c, slant))
+    return out
+
+
+def _piece(ink: dict, mask: np.ndarray, p: dict):
+    """_input of a piece, or None when no pixel of it is darker than t (its 3x3 mean was): no digit."""
+    try:
+        return _input(ink, mask, p)
+    except ImageError:
+        return None
+
+
+def _height(mask: np.ndarray) -> int:
+    """The rows a (H, W) bool mask spans, px (0 when empty)."""
+    ys = np.nonzero(mask.any(axis=1))[0]
+    return int(ys[-1] - ys[0] + 1) if len(ys) else 0
+
+
+def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify) -> list[np.ndarray]:
+    """A digit's (H, W) bool mask -> the masks of its digits, left to right: when wider than split_try x
+    the digits' height tall, cut in two where the product of the halves' confidences is highest, if the
+    width and that evidence say two (below); each half again."""
+    y0, x0, y1, x1 = box
+    whole = _piece(ink, mask, p)
+    if x1 - x0 <= p["split_try"] * tall or whole is None:
+        return [mask]
+    mid = (y0 + y1 - 1) / 2
+    rows, cols = np.indices(mask.shape)
+    pairs, inputs = [], [whole[0]]
+    for c, slant in _cuts(mask, box, p):
+        left = mask & (cols - slant * (mid - rows) + 0.5 < c)
+        right = mask & ~left
+        # Each half a whole digit's height (a 7's bar cut off its stem is none).
+        if all(_height(half) >= p["part_rel"] * tall for half in (left, right)):
+            a, b = _piece(ink, left, p), _piece(ink, right, p)
+            if a is not None and b is not None:
+                pairs.append((left, right))
+                inputs += [a[0], b[0]]
+                if len(pairs) == int(p["split_tries"]):
+                    break
+    if not pairs:
+        return [mask]
+    conf = classify(np.stack(inputs)).max(axis=1)  # (1 + 2 x pairs,): the whole, then each cut's halves
+    both = conf[1:].reshape(-1, 2).prod(axis=1)
+    best = int(np.argmax(both))
+    # Two digits when wide and the classifier is surer of the halves than of the whole: by their width in
+    # digits' heights plus split_evidence x the log of (the halves' confidences' product / the whole's).
+    if not _two(x1 - x0, tall, both[best], conf[0], p):
+        return [mask]
+    out = []
+    for half in pairs[best]:
+        ys, xs = np.nonzero(half.any(axis=1))[0], np.nonzero(half.any(axis=0))[0]
+        out += _split(ink, half, (int(ys[0]), int(xs[0]), int(ys[-1]) + 1, int(xs[-1]) + 1), tall, p, classify)
+    return out
+
+
+def _turn(ink: dict, k: int) -> dict:
+    """The ink turned by k x 90 degrees counterclockwise (np.rot90)."""
+    rot = {"t": ink["t"], "info": ink["info"]}
+    for key in ("d", "d3", "paper", "desk"):
+        rot[key] = None if ink[key] is None else np.rot90(ink[key], k)
+    return rot
+
+
+def _unturn(box, k: int, shape) -> tuple[int, int, int, int]:
+    """A box (y0, x0, y1, x1) in the ink turned by k (1 or -1) -> in the ink's own (H, W) pixels."""
+    y0, x0, y1, x1 = box
+    h, w = shape
+    if k == 1:  # np.rot90(a)[i, j] = a[j, w - 1 - i]
+        return (x0, w - y1, x1, w - y0)
+    if k == -1:  # np.rot90(a, -1)[i, j] = a[h - 1 - j, i]
+        return (h - x1, y0, h - x0, y1)
+    return box
+
+
+def _two(w: float, tall: float, both: float, whole: float, p: dict) -> bool:
+    """Two digits, not one, by the width w px of the whole in digits' heights plus split_evidence x the log
+    of (the product of the two's confidences / the whole's) (a logistic fit)."""
+    return w / tall + p["split_evidence"] * np.log(max(float(both), 1e-30) / max(float(whole), 1e-30)) > p["split_at"]
+
+
+def _join(ink: dict, m: dict, line, tall: float, p: dict, classify) -> list[list[int]]:
+    """The digits of a line, left to right -> the same, where a digit overlapping the one before it along
+    the line makes one digit with it (the two strokes of a 4, a 7 and its bar) by the evidence _split
+    weighs (_two): joined, unless they are two. Also pieces one above the other."""
+    out = [list(line[0])] if line else []
+    for g in line[1:]:
+        prev = out[-1]
+        a, b = _box(prev, m), _box(g, m)
+        # overlapping along the line by more than join_try x the narrower, or one above the other (their
+        # rows apart, their columns within part_gap x tall: a 4 broken across its middle)
+        over = min(a[3], b[3]) - max(a[1], b[1])
+        if over > p["join_try"] * min(a[3] - a[1], b[3] - b[1]) or (
+                min(a[2], b[2]) <= max(a[0], b[0]) and over >= -p["part_gap"] * tall):
+            pieces = []
+            for marks in (prev + g, prev, g):
+                keep = np.zeros(m["n"], bool)
+                keep[marks] = True
+                pieces.append(_piece(ink, _paint(m, keep, ink["d"].shape), p))
+            if all(x is not None for x in pieces):
+                conf = classify(np.stack([x for x, _ in pieces])).max(axis=1)  # (3,): joined, before, this
+                w = max(a[3], b[3]) - min(a[1], b[1])
+                if not _two(w, tall, conf[1] * conf[2], conf[0], p):
+                    out[-1] = prev + g
+                    continue
+        out.append(list(g))
+    return out
+
+
+def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
+    """The digits of a number, per line: {"input": (canvas, canvas), "box": (y0, x0, y1, x1) working px,
+    "probs": (classes,)}."""
+    m, ok, inside = marks or _plausible(ink["d3"], ink["t"], ink["desk"], p)
+    groups, tall = _groups(m, ok, inside, p)
+    groups = [_join(ink, m, line, tall, p, classify) for line in groups]
+    # The digits' height again, now of the digits (a broken digit's pieces made it look small): the
+    # median of theirs at least speck_rel x the tallest.
+    heights = np.array([b[2] - b[0] for b in (_box(g, m) for line in groups for g in line)])
+    tall = float(np.median(heights[heights >= p["speck_rel"] * heights.max()])) if len(heights) else tall
+    lines = []
+    for line in groups:
+        masks = []
+        for g in line:
+            keep = np.zeros(m["n"], bool)
+            keep[g] = True
+            masks += _split(ink, _paint(m, keep, ink["d"].shape), _box(g, m), tall, p, classify)
+        lines.append([piece for piece in (_piece(ink, mask, p) for mask in masks) if piece is not None])
+    flat = [x for line in lines for x, _ in line]
+    probs = classify(np.stack(flat)) if flat else np.zeros((0, 10), np.float32)
+    out, n = [], 0
+    for line in lines:
+        out.append([{"input": x, "box": box, "probs": probs[n + i]} for i, (x, box) in enumerate(line)])
+        n += len(line)
+    return out
+
+
+def _evidence(probs: np.ndarray) -> float:
+    """Mean log-confidence over a number's digits, (N, classes) probabilities: the evidence for one way of
+    turning it."""
+    conf = probs.max(axis=1).astype(np.float64)
+    return float(np.mean(np.log(np.maximum(conf, 1e-30)))) if len(probs) else -np.inf
+
+
+def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classify):
+    """Steps 3-7 for a number on a grey (H, W) image of dark ink on light paper -> (the single digit's
+    input, box and info as _read gives them, the digits per line with boxes in working pixels)."""
+    ink = _ink(g, inverted, p, frame)
+    marks = _plausible(ink["d3"], ink["t"], ink["desk"], p)
+    x, box = _input(ink, _one(ink, p, unsure, marks), p)  # the single digit, exactly as preprocess reads it
+    ink["info"]["box"] = box
+    if not _vertical(*marks[:2], p):
+        lines = _digits(ink, p, classify, marks)
+        return x, ink["info"], lines if _several(x, box, lines, p, classify) else []
+    # A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
+    # is the one whose digits, these same pieces as read or turned upside down, the classifier is surer of
+    # on the whole (the mean log-confidence); read again when that is the other way.
+    lines = _digits(_turn(ink, 1), p, classify)
+    flat = [dg["input"] for line in lines for dg in line]
+    k = 1
+    if flat and _evidence(classify(np.stack([np.rot90(a, 2) for a in flat]))) > _evidence(
+            np.stack([dg["probs"] for line in lines for dg in line])):
+        k, lines = -1, _digits(_turn(ink, -1), p, classify)
+    for line in lines:
+        for dg in line:
+            dg["box"] = _unturn(dg["box"], k, g.shape)
+    return x, ink["info"], lines
+
+
+def _several(x: np.ndarray, box, lines, p: dict, classify) -> bool:
+    """Are the digits found more than the single digit's reading (x, its box (y0, x0, y1, x1))? Not when
+    they all lie in its box and that box is no wider than one_wide x its height, or the classifier's
+    evidence (_two, the box's width in its height) says it is one digit: a digit in strokes apart (a 7
+    and its bar), a wide 2, read as themselves."""
+    digits = [dg for line in lines for dg in line]
+    y0, x0, y1, x1 = box
+    inside = all(b[0] >= y0 and b[1] >= x0 and b[2] <= y1 and b[3] <= x1 for b in (dg["box"] for dg in digits))
+    if len(digits) < 2 or not inside:
+        return True
+    if x1 - x0 <= p["one_wide"] * (y1 - y0):  # no wider than one digit may be
+        return False
+    both = float(np.prod([dg["probs"].max() for dg in digits], dtype=np.float64))
+    return _two(x1 - x0, y1 - y0, both, float(classify(x[None]).max()), p)
+
+
+def read_number(image, p: dict, classify):
+    """Any image -> (the single digit's input (canvas, canvas), the info of --explain, the digits per line
+    as _digits gives them, boxes in working pixels). classify: (N, canvas, canvas) float32 -> (N, classes)
+    probabilities. ImageError exactly when the single digit's reading raises it."""
+    return _polar(image, p, lambda g, inverted, p, unsure, frame: _number(g, inverted, p, unsure, frame, classify))

@@ -1,0 +1,235 @@
+"""Whole numbers (export/reader/segment.py, DigitClassifier.read, the CLI's number and digits): MNIST test
+digits written side by side on white paper, one behaviour each (detached parts, specks and an underline,
+touching digits, two lines, a number turned 90 degrees), the JSON fields, read() against predict() on
+single digits, blanks; the real photos of numbers in ../shared/real-digits/multi (where present); and the
+time to read a 12-megapixel photo of an 8-digit number."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from export.predict import DigitClassifier, ImageError
+from src.data import load_mnist
+from tests.conftest import DATA, REPO
+
+SCALE = 4  # px of the page per MNIST px: digits ~80 px tall
+REAL = REPO.parent / "shared" / "real-digits" / "multi"
+
+
+@pytest.fixture(scope="module")
+def clf(good_model):
+    return DigitClassifier(good_model, threads=1)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    images, labels = load_mnist(DATA, train=False)  # TEST digits only
+    return images.numpy(), labels.numpy()
+
+
+@pytest.fixture(scope="module")
+def sure(clf, mnist):
+    """Per label, the first 5 test digits that the model reads right and surely (>= 0.8) on their own:
+    the tests below judge the grouping, not the classifier."""
+    images, labels = mnist
+    out = {d: [] for d in range(10)}
+    for i in range(600):
+        d = int(labels[i])
+        if len(out[d]) < 5:
+            p = clf.predict([page([ink(images[i])])])[0]
+            if p.digit == d and p.confidence >= 0.8:
+                out[d].append(i)
+    assert all(len(v) == 5 for v in out.values()), out
+    return out
+
+
+def ink(a: np.ndarray) -> np.ndarray:
+    """An MNIST digit (28, 28) uint8 -> its ink in [0, 1], cropped to it and enlarged SCALE times."""
+    ys, xs = np.nonzero(a > 30)
+    a = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    big = Image.fromarray(a).resize((a.shape[1] * SCALE, a.shape[0] * SCALE), Image.BICUBIC)
+    return np.asarray(big, np.float32) / 255
+
+
+def line(pieces, gap: int = 16) -> np.ndarray:
+    """Inks side by side on a common baseline, `gap` px apart (negative: overlapping) -> one ink (H, W)."""
+    h = max(p.shape[0] for p in pieces)
+    out = np.zeros((h, sum(p.shape[1] for p in pieces) + gap * (len(pieces) - 1) + 1), np.float32)
+    x = 0
+    for p in pieces:
+        win = out[h - p.shape[0]:, x:x + p.shape[1]]
+        np.maximum(win, p, out=win)
+        x += p.shape[1] + gap
+    return out[:, :x - gap]
+
+
+def page(lines, margin: int = 60, leading: int = 30) -> Image.Image:
+    """Lines of ink one under the other on white paper (dark ink), margins around -> an RGB image."""
+    w = max(a.shape[1] for a in lines) + 2 * margin
+    h = sum(a.shape[0] for a in lines) + leading * (len(lines) - 1) + 2 * margin
+    x, y = np.zeros((h, w), np.float32), margin
+    for a in lines:
+        x[y:y + a.shape[0], margin:margin + a.shape[1]] = a
+        y += a.shape[0] + leading
+    return Image.fromarray((250 - 230 * np.clip(x, 0, 1)).astype(np.uint8)).convert("RGB")
+
+
+def digits_of(sure, mnist, number: str, k: int = 0) -> list[np.ndarray]:
+    images, _ = mnist
+    return [ink(images[sure[int(c)][(k + i) % 5]]) for i, c in enumerate(number)]
+
+
+def test_a_number_is_read_in_order_with_boxes_around_its_digits(clf, sure, mnist):
+    pieces = digits_of(sure, mnist, "4071")
+    img = page([line(pieces)])
+    r = clf.read(img)
+    assert r["number"] == "4071"
+    assert [d["digit"] for d in r["digits"]] == [4, 0, 7, 1]
+    x = 60  # the margin: each box holds its digit's ink, left to right
+    for d, p in zip(r["digits"], pieces):
+        x0, y0, x1, y1 = d["box"]
+        assert abs(x0 - x) <= 8 and abs(x1 - (x + p.shape[1])) <= 8 and y0 >= 50 and y1 <= img.height - 50
+        assert len(d["probs"]) == 10 and d["confidence"] == pytest.approx(max(d["probs"]))
+        x += p.shape[1] + 16
+
+
+def test_detached_parts_stay_one_digit(clf, sure, mnist):
+    """A 5 whose bar is lifted off its body and a 4 broken across its middle are still one digit each."""
+    five, four, one = digits_of(sure, mnist, "541")
+    bar = int(0.25 * five.shape[0])
+    five = np.concatenate([five[:bar], np.zeros((6, five.shape[1]), np.float32), five[bar:]])  # the bar 6 px above
+    mid = four.shape[0] // 2
+    four = four.copy()
+    four[mid - 3:mid + 3] = 0  # a 6 px gap across its middle: two pieces
+    r = clf.read(page([line([five, four, one], gap=20)]))
+    assert r["number"] == "541", r["number"]
+
+
+def test_specks_dots_and_an_underline_are_no_digits(clf, sure, mnist):
+    pieces = digits_of(sure, mnist, "382")
+    ink_line = line(pieces, gap=20)
+    h, w = ink_line.shape
+    area = np.zeros((h + 40, w + 60), np.float32)
+    area[:h, 30:30 + w] = ink_line
+    area[h + 18:h + 24, 10:w + 50] = 1  # an underline, 6 px thick, longer than the number
+    rng = np.random.default_rng(0)
+    for _ in range(6):  # dust: specks of 3-6 px around the number
+        y, x, s = int(rng.integers(0, h + 10)), int(rng.integers(0, w + 50)), int(rng.integers(3, 7))
+        if not ink_line[max(0, y - 10):y + s + 10, max(0, x - 40):x - 20 + s].any():
+            area[y:y + s, x:x + s] = 1
+    area[h - 8:h, 30 + w + 8:30 + w + 16] = 1  # a full stop after the number
+    r = clf.read(page([area]))
+    assert r["number"] == "382", r["number"]
+
+
+def test_touching_digits_are_cut_apart(clf, sure, mnist):
+    """Two pairs whose inks overlap by 3 px (each pair one mark) read as four digits."""
+    a, b, c, d = digits_of(sure, mnist, "3052")
+    pairs = [line([a, b], gap=-3), line([c, d], gap=-3)]
+    r = clf.read(page([line(pairs, gap=24)]))
+    assert r["number"] == "3052", r["number"]
+
+
+def test_two_lines_are_read_top_down(clf, sure, mnist):
+    top, bottom = digits_of(sure, mnist, "2718"), digits_of(sure, mnist, "9064", k=1)
+    r = clf.read(page([line(top), line(bottom)]))
+    assert r["number"] == "2718 9064", r["number"]
+    assert [d["box"][1] < 60 + max(p.shape[0] for p in top) for d in r["digits"]] == [True] * 4 + [False] * 4
+
+
+@pytest.mark.parametrize("turn", [90, -90])
+def test_a_number_turned_90_degrees_is_read_its_own_way(clf, sure, mnist, turn):
+    img = page([line(digits_of(sure, mnist, "52368", k=2))]).rotate(turn, expand=True)
+    r = clf.read(img)
+    assert r["number"] == "52368", r["number"]
+    tops = [d["box"][1] for d in r["digits"]]  # along the image's height, in reading order
+    assert tops == sorted(tops, reverse=turn > 0)
+
+
+def test_read_agrees_with_predict_on_single_digits(clf, mnist):
+    """A single digit reads as itself: always the same "digit" as predict(); the number that digit, one box,
+    in 59 of these 60 (measured: the miss is a 6 half again as wide as tall, read as 67)."""
+    images, labels = mnist
+    rng = np.random.default_rng(3)
+    agree = 0
+    for i in range(1000, 1060):
+        s = int(rng.integers(40, 200))
+        img = Image.fromarray(255 - images[i]).resize((s, s), Image.BICUBIC)
+        r, p = clf.read(img), clf.predict([img])[0]
+        assert r["digit"] == p.digit and r["confidence"] == pytest.approx(p.confidence)
+        agree += r["number"] == p.label and len(r["digits"]) == 1
+    assert agree >= 59
+
+
+def test_blank_images_still_have_no_digit(clf):
+    for img in (Image.new("RGB", (300, 200), "white"), Image.new("L", (64, 64), 240)):
+        with pytest.raises(ImageError, match="no digit found"):
+            clf.read(img)
+
+
+def test_cli_json_has_the_number_and_its_digits(good_model, sure, mnist, tmp_path):
+    number = page([line(digits_of(sure, mnist, "609"))])
+    number.save(tmp_path / "number.png")
+    single = page([line(digits_of(sure, mnist, "7"))])
+    single.save(tmp_path / "single.png")
+    cmd = [sys.executable, "-m", "export.predict", "--model", str(good_model), "--threads", "1"]
+    js = subprocess.run(cmd + ["--json", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert js.returncode == 0, js.stderr
+    doc = {o["path"].rsplit("/", 1)[-1]: o for o in json.loads(js.stdout)}
+    n, s = doc["number.png"], doc["single.png"]
+    assert set(n) == {"path", "number", "digits", "digit", "confidence", "probs"}
+    assert n["number"] == "609" and [d["digit"] for d in n["digits"]] == [6, 0, 9]
+    for d in n["digits"]:
+        assert set(d) == {"digit", "confidence", "probs", "box"} and len(d["probs"]) == 10
+        x0, y0, x1, y1 = d["box"]
+        assert 0 <= x0 < x1 <= number.width and 0 <= y0 < y1 <= number.height
+    assert s["number"] == "7" and s["digit"] == 7 and len(s["digits"]) == 1
+    text = subprocess.run(cmd + [str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    rows = [r.split("\t") for r in text.stdout.splitlines()]
+    assert [r[:2] for r in rows] == [[str(tmp_path / "number.png"), "609"], [str(tmp_path / "single.png"), "7"]]
+    assert float(rows[1][2]) == pytest.approx(s["confidence"], abs=1e-4)  # a single digit prints as before
+
+
+def test_real_photos_of_numbers_are_read(clf):
+    if not REAL.is_dir():
+        pytest.skip(f"../shared/real-digits not found: {REAL}")
+    paths = sorted(REAL.glob("*"))
+    assert len(paths) == 3
+    readings = [(clf.read(path)["number"], path.name.split("__")[0]) for path in paths]  # the label opens the name
+    # Every digit found in its place; with the tests' model (3 epochs) 2 of the 3 read whole and 17 of the 18
+    # digits right (8008132 as 8008182); the default model, artifacts/mnist.onnx, reads all 3.
+    assert [len(got) for got, _ in readings] == [len(want) for _, want in readings], readings
+    assert sum(got == want for got, want in readings) >= 2, readings
+    assert sum(a == b for got, want in readings for a, b in zip(got, want)) >= 17, readings
+
+
+def test_twelve_megapixel_photo_of_eight_digits_in_400_ms_on_one_core(good_model, tmp_path):
+    """An 8-digit number (tests/numbers.py) photographed on plain paper, the photo enlarged to 4000x3000
+    (12 MP) JPEG: read right, on one core, one thread, in <= 400 ms (the best of 3 after a warm-up)."""
+    from tests import photos
+    from tests.numbers import compose
+
+    rng = np.random.default_rng(4)
+    bitmap, meta = compose(rng, digits=(8, 8), two_lines=0, turned=0)
+    kind = {"framing": photos.FILLS, "paper": "plain", "pen": photos.MNIST_INK, "resolution": photos.LOW_RES}
+    blob, _ = photos.render(bitmap, rng, kind)
+    photo = tmp_path / "12mp.jpg"
+    Image.open(io.BytesIO(blob)).convert("RGB").resize((4000, 3000), Image.BICUBIC).save(photo, quality=92)
+    code = ("import sys, time\nfrom export.predict import DigitClassifier\n"
+            "clf = DigitClassifier(sys.argv[1], threads=1)\nclf.read(sys.argv[2])\nts = []\n"
+            "for _ in range(3):\n    t = time.perf_counter(); n = clf.read(sys.argv[2])['number']; ts.append(time.perf_counter() - t)\n"
+            "print(n, min(ts))")
+    cmd = [sys.executable, "-c", code, str(good_model), str(photo)]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "0", *cmd]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    number, seconds = proc.stdout.split()
+    assert number == meta["number"] and float(seconds) <= 0.4, (proc.stdout, meta["number"])

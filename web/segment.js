@@ -1,0 +1,369 @@
+// A whole number (step 6 for many digits): the twin of export/reader/segment.py. The plausible marks
+// grouped into digits, in reading order: lines top to bottom (marks of a digit's height whose vertical
+// extents overlap; shorter parts to the nearest line), digits left to right (whole marks, with the parts
+// they overlap; pieces joined where the classifier reads them better as one), specks, dots and underlines
+// left out, touching digits cut in two where the width and the classifier's evidence say two, a number
+// turned 90 degrees read the way the classifier is surer of on the whole. Each digit then goes through
+// MNIST's own steps into its own canvas x canvas input.
+//
+// `classify` is async here (onnxruntime-web): Float32Array(canvas * canvas)[] -> Float32Array(classes)[]
+// of probabilities; so are the functions that call it. The decisions are segment.py's, in its order.
+
+import { ImageError } from "./image.js";
+import { _paint, _plausible } from "./marks.js";
+import { _ink, _input, _one, _polar } from "./preprocess.js";
+
+// np.median of integers or float64 values: the middle one, or the mean of the two middle ones.
+function median64(values) {
+  const s = Float64Array.from(values).sort(), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// Python's sorted() by a tuple key: a stable sort comparing the keys' entries in turn.
+function sortBy(items, key) {
+  const keyed = items.map((v) => [key(v), v]);
+  keyed.sort((a, b) => {
+    for (let i = 0; i < a[0].length; i++) if (a[0][i] !== b[0][i]) return a[0][i] < b[0][i] ? -1 : 1;
+    return 0;
+  });
+  return keyed.map((kv) => kv[1]);
+}
+
+// segment.py _lines: mark indices -> one list of them per line (the line a mark's vertical extent
+// overlaps most, by more than line_overlap x the shorter of the two; marks taken top down).
+function _lines(idx, m, p) {
+  const lines = []; // [y0, y1, members]
+  for (const i of sortBy(idx, (i) => [m.y0[i], m.x0[i], i])) {
+    const y0 = m.y0[i], y1 = m.y1[i];
+    let best = null, most = 0;
+    for (const line of lines) {
+      const ov = (Math.min(y1, line[1]) - Math.max(y0, line[0])) / Math.min(y1 - y0, line[1] - line[0]);
+      if (ov > p.line_overlap && ov > most) { best = line; most = ov; }
+    }
+    if (best === null) lines.push([y0, y1, [i]]);
+    else { best[0] = Math.min(best[0], y0); best[1] = Math.max(best[1], y1); best[2].push(i); }
+  }
+  return lines.map((line) => line[2]);
+}
+
+// segment.py _columns: the whole marks and the parts of one line -> the digits, lists of mark indices,
+// left to right (whole marks on their own unless overlapping the digit before by more than join_overlap x
+// the narrower; each part with the digit it overlaps most, or the nearest within part_gap x tall).
+function _columns(whole, parts, m, tall, p) {
+  const groups = []; // [x0, x1, members]
+  for (const i of sortBy(whole, (i) => [m.x0[i] + m.x1[i], m.y0[i], i])) {
+    const x0 = m.x0[i], x1 = m.x1[i], g = groups[groups.length - 1];
+    if (g && Math.min(x1, g[1]) - Math.max(x0, g[0]) > p.join_overlap * Math.min(x1 - x0, g[1] - g[0])) {
+      g[0] = Math.min(g[0], x0); g[1] = Math.max(g[1], x1); g[2].push(i);
+    } else {
+      groups.push([x0, x1, [i]]);
+    }
+  }
+  const lone = []; // parts near no digit
+  for (const i of sortBy(parts, (i) => [m.x0[i], m.y0[i], i])) {
+    const x0 = m.x0[i], x1 = m.x1[i];
+    let best = null, most = -p.part_gap * tall; // overlap in px (negative: the gap between them)
+    for (const g of groups) {
+      const ov = Math.min(x1, g[1]) - Math.max(x0, g[0]);
+      if (ov > most) { best = g; most = ov; }
+    }
+    if (best === null) {
+      const last = lone[lone.length - 1];
+      if (last && Math.min(x1, last[1]) - Math.max(x0, last[0]) > 0) { last[0] = Math.min(last[0], x0); last[1] = Math.max(last[1], x1); last[2].push(i); }
+      else lone.push([x0, x1, [i]]);
+    } else {
+      let mass = 0;
+      for (const j of best[2]) mass += m.mass[j];
+      if (m.mass[i] >= p.merge_min * mass) best[2].push(i); // dust beside a digit is no part
+    }
+  }
+  return sortBy(groups.concat(lone), (g) => [g[0] + g[1], g[2][0]]).map((g) => g[2]);
+}
+
+// segment.py _box: [y0, x0, y1, x1] around the marks, ends exclusive.
+function _box(members, m) {
+  return [Math.min(...members.map((i) => m.y0[i])), Math.min(...members.map((i) => m.x0[i])),
+    Math.max(...members.map((i) => m.y1[i])), Math.max(...members.map((i) => m.x1[i]))];
+}
+
+// segment.py _vertical: do the marks stand in a column (a number turned 90 degrees)?
+function _vertical(m, ok, p) {
+  let idx = [];
+  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  const half = 0.5 * median64(idx.map((i) => m.side[i]));
+  idx = idx.filter((i) => m.side[i] >= half);
+  if (idx.length < 3) return false;
+  const h = Math.max(...idx.map((i) => m.y1[i])) - Math.min(...idx.map((i) => m.y0[i]));
+  const w = Math.max(...idx.map((i) => m.x1[i])) - Math.min(...idx.map((i) => m.x0[i]));
+  return h > p.turn_tall * w;
+}
+
+// segment.py _groups: the digits as mark indices, per line, per digit, and the digits' typical height.
+function _groups(m, ok, inside, p) {
+  const idx = [];
+  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  const heights = idx.map((i) => m.y1[i] - m.y0[i]), top = Math.max(...heights);
+  const tall = median64(heights.filter((v) => v >= p.speck_rel * top)); // px: the digits' height, specks aside
+  // Marks too small to be a digit by themselves may still be parts of one: as dark and as clear of their
+  // ground as a digit's marks.
+  const least = Math.max(p.mark_ink, p.mark_peak * Math.max(...idx.map((i) => m.peak[i])));
+  // An underline (flat, long, longer than a digit is tall) is part of no digit.
+  const under = (i) => { const h = m.y1[i] - m.y0[i], w = m.x1[i] - m.x0[i]; return h < p.flat_rel * tall && w > p.flat_long * h && w > tall; };
+  // Lines from the whole marks; each part goes to the line nearest its centre, within part_reach x tall.
+  const whole = idx.filter((i) => m.y1[i] - m.y0[i] >= p.part_rel * tall && !under(i)), isWhole = new Set(whole);
+  const rows = _lines(whole, m, p);
+  const spans = rows.map((line) => [Math.min(...line.map((i) => m.y0[i])), Math.max(...line.map((i) => m.y1[i]))]);
+  const parts = rows.map(() => []);
+  for (let c = 0; c < m.n; c++) {
+    const loose = inside[c] && !ok[c] && m.peak[c] >= least && m.peak[c] - m.ground[c] >= p.mark_contrast;
+    if (!(ok[c] || loose) || under(c) || isWhole.has(c)) continue;
+    const cy = m.cy[c];
+    let k = -1, gap = Infinity;
+    spans.forEach(([y0, y1], j) => { const v = Math.max(y0 - cy, cy - (y1 - 1), 0); if (v < gap) { gap = v; k = j; } }); // px from the line
+    if (k >= 0 && gap <= p.part_reach * tall) parts[k].push(c);
+  }
+  const out = [];
+  rows.forEach((line, j) => {
+    const keep = [];
+    for (const g of _columns(line, parts[j], m, tall, p)) {
+      const [y0, x0, y1, x1] = _box(g, m), h = y1 - y0, w = x1 - x0;
+      if (Math.max(h, w) < p.speck_rel * tall || !g.some((i) => ok[i])) continue; // a speck, a dot, or parts of none
+      if (h < p.flat_rel * tall && w > p.flat_long * h) continue; // an underline or a dash: flat and long
+      keep.push(g);
+    }
+    if (keep.length) out.push(keep);
+  });
+  return { groups: out, tall };
+}
+
+// segment.py _cuts: candidate cuts of a wide mark, [x at the box's middle row, slant], lowest ink first.
+function _cuts(mask, box, p) {
+  const [y0, x0, y1, x1] = box, W = mask.w, w = x1 - x0, mid = (y0 + y1 - 1) / 2;
+  const ys = [], xs = [];
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (mask.px[y * W + x]) { ys.push(y - y0); xs.push(x - x0); }
+  const lo = Math.max(1, Math.ceil(p.split_margin * w)), hi = Math.min(w - 1, Math.floor((1 - p.split_margin) * w));
+  const cand = [];
+  for (const slant of p.split_slants) {
+    const u = xs.map((x, k) => Math.floor(x - slant * (mid - (ys[k] + y0)) + 0.5)); // the slanted column of each ink pixel
+    const umin = Math.min(...u), umax = Math.max(...u), col = new Int32Array(umax - umin + 1);
+    for (const v of u) col[v - umin]++;
+    for (let c = Math.max(lo, umin + 1); c <= Math.min(hi, umax - 1); c++) {
+      const k = c - umin;
+      if (col[k] <= col[k - 1] && col[k] <= col[k + 1]) cand.push([col[k], Math.abs(2 * c - w), x0 + c, slant]);
+    }
+  }
+  const out = [];
+  for (const [, , c, slant] of sortBy(cand, (v) => v)) {
+    if (out.every(([o]) => Math.abs(c - o) > p.split_apart)) out.push([c, slant]); // near cuts cut alike: try others
+  }
+  return out;
+}
+
+// segment.py _piece: _input of a piece, or null when no pixel of it is darker than t.
+function _piece(ink, mask, p) {
+  try {
+    return _input(ink, mask, p);
+  } catch (e) {
+    if (e instanceof ImageError) return null;
+    throw e;
+  }
+}
+
+// segment.py _height: the rows a mask spans, px (0 when empty). (mask.region: where its pixels lie.)
+function _height(mask) {
+  const [ry0, rx0, ry1, rx1] = mask.region ?? [0, 0, mask.h, mask.w];
+  let top = -1, bottom = -1;
+  for (let y = ry0; y < ry1; y++) {
+    for (let x = rx0; x < rx1; x++) {
+      if (mask.px[y * mask.w + x]) { if (top < 0) top = y; bottom = y; break; }
+    }
+  }
+  return top < 0 ? 0 : bottom - top + 1;
+}
+
+// The box [y0, x0, y1, x1] of a mask's set pixels.
+function maskBox(mask) {
+  const [ry0, rx0, ry1, rx1] = mask.region ?? [0, 0, mask.h, mask.w];
+  let y0 = mask.h, x0 = mask.w, y1 = 0, x1 = 0;
+  for (let y = ry0; y < ry1; y++) {
+    for (let x = rx0; x < rx1; x++) {
+      if (mask.px[y * mask.w + x]) { y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1); x0 = Math.min(x0, x); x1 = Math.max(x1, x + 1); }
+    }
+  }
+  return [y0, x0, y1, x1];
+}
+
+// segment.py _split: a digit's mask -> the masks of its digits, left to right.
+async function _split(ink, mask, box, tall, p, classify) {
+  const [y0, x0, y1, x1] = box, { h, w } = mask;
+  const whole = _piece(ink, mask, p);
+  if (x1 - x0 <= p.split_try * tall || whole === null) return [mask];
+  const mid = (y0 + y1 - 1) / 2, pairs = [], inputs = [whole[0]];
+  for (const [c, slant] of _cuts(mask, box, p)) {
+    const left = new Uint8Array(h * w), right = new Uint8Array(h * w);
+    for (let y = y0; y < y1; y++) { // the mask's pixels lie in its box
+      for (let x = x0; x < x1; x++) {
+        const i = y * w + x;
+        if (!mask.px[i]) continue;
+        if (x - slant * (mid - y) + 0.5 < c) left[i] = 1; else right[i] = 1;
+      }
+    }
+    const halves = [{ h, w, px: left, region: box }, { h, w, px: right, region: box }];
+    // Each half a whole digit's height (a 7's bar cut off its stem is none).
+    if (halves.every((half) => _height(half) >= p.part_rel * tall)) {
+      const a = _piece(ink, halves[0], p), b = _piece(ink, halves[1], p);
+      if (a !== null && b !== null) {
+        pairs.push(halves);
+        inputs.push(a[0], b[0]);
+        if (pairs.length === Math.trunc(p.split_tries)) break;
+      }
+    }
+  }
+  if (!pairs.length) return [mask];
+  const probs = await classify(inputs), conf = probs.map((q) => Math.max(...q)); // the whole, then each cut's halves
+  let best = 0, bestBoth = -Infinity;
+  for (let k = 0; k < pairs.length; k++) {
+    const both = Math.fround(conf[1 + 2 * k] * conf[2 + 2 * k]); // float32, as numpy's product
+    if (both > bestBoth) { bestBoth = both; best = k; } // np.argmax: the first of equals
+  }
+  if (!_two(x1 - x0, tall, bestBoth, conf[0], p)) return [mask];
+  const out = [];
+  for (const half of pairs[best]) out.push(...(await _split(ink, half, maskBox(half), tall, p, classify)));
+  return out;
+}
+
+// np.rot90 of an image {h, w, px} by k = 1 (counterclockwise) or -1 (clockwise).
+function rot90(a, k) {
+  const { h, w, px } = a, out = new px.constructor(h * w);
+  for (let i = 0; i < w; i++) {
+    for (let j = 0; j < h; j++) out[i * h + j] = k === 1 ? px[j * w + (w - 1 - i)] : px[(h - 1 - j) * w + i];
+  }
+  return { h: w, w: h, px: out };
+}
+
+// segment.py _turn: the ink turned by k x 90 degrees counterclockwise.
+function _turn(ink, k) {
+  const rot = { t: ink.t, info: ink.info };
+  for (const key of ["d", "d3", "paper", "desk"]) rot[key] = ink[key] === null ? null : rot90(ink[key], k);
+  return rot;
+}
+
+// segment.py _unturn: a box in the ink turned by k (1 or -1) -> in the ink's own (H, W) pixels.
+function _unturn(box, k, h, w) {
+  const [y0, x0, y1, x1] = box;
+  if (k === 1) return [x0, w - y1, x1, w - y0];
+  if (k === -1) return [h - x1, y0, h - x0, y1];
+  return box;
+}
+
+// segment.py _two: two digits, not one, by the width in digits' heights and the classifier's evidence.
+function _two(w, tall, both, whole, p) {
+  return w / tall + p.split_evidence * Math.log(Math.max(both, 1e-30) / Math.max(whole, 1e-30)) > p.split_at;
+}
+
+// The mask of the marks `members`.
+function paintMarks(m, members, h, w) {
+  const keep = new Uint8Array(m.n);
+  for (const i of members) keep[i] = 1;
+  return { ..._paint(m, keep, h, w), region: _box(members, m) };
+}
+
+// segment.py _join: a digit overlapping the one before it (by more than join_try x the narrower) makes one
+// digit with it, unless the evidence says two.
+async function _join(ink, m, line, tall, p, classify) {
+  const out = line.length ? [[...line[0]]] : [], { h, w } = ink.d;
+  for (const g of line.slice(1)) {
+    const prev = out[out.length - 1], a = _box(prev, m), b = _box(g, m);
+    // overlapping along the line by more than join_try x the narrower, or one above the other
+    const over = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+    if (over > p.join_try * Math.min(a[3] - a[1], b[3] - b[1]) || (Math.min(a[2], b[2]) <= Math.max(a[0], b[0]) && over >= -p.part_gap * tall)) {
+      const pieces = [prev.concat(g), prev, g].map((marks) => _piece(ink, paintMarks(m, marks, h, w), p));
+      if (pieces.every((x) => x !== null)) {
+        const conf = (await classify(pieces.map(([x]) => x))).map((q) => Math.max(...q)); // joined, before, this
+        const width = Math.max(a[3], b[3]) - Math.min(a[1], b[1]);
+        if (!_two(width, tall, Math.fround(conf[1] * conf[2]), conf[0], p)) { out[out.length - 1] = prev.concat(g); continue; }
+      }
+    }
+    out.push([...g]);
+  }
+  return out;
+}
+
+// segment.py _digits: the digits of a number, per line: {input, box (working px), probs}.
+async function _digits(ink, p, classify, marks = null) {
+  const { m, ok, inside } = marks ?? _plausible(ink.d3, ink.t, ink.desk, p);
+  const found = _groups(m, ok, inside, p), { h, w } = ink.d, groups = [];
+  for (const line of found.groups) groups.push(await _join(ink, m, line, found.tall, p, classify));
+  // The digits' height again, now of the digits (a broken digit's pieces made it look small).
+  const heights = groups.flat().map((g) => { const b = _box(g, m); return b[2] - b[0]; }), top = Math.max(...heights);
+  const tall = heights.length ? median64(heights.filter((v) => v >= p.speck_rel * top)) : found.tall;
+  const lines = [];
+  for (const line of groups) {
+    const masks = [];
+    for (const g of line) {
+      masks.push(...(await _split(ink, paintMarks(m, g, h, w), _box(g, m), tall, p, classify)));
+    }
+    lines.push(masks.map((mask) => _piece(ink, mask, p)).filter((piece) => piece !== null));
+  }
+  const flat = lines.flat().map(([x]) => x), probs = flat.length ? await classify(flat) : [];
+  let n = 0;
+  return lines.map((line) => line.map(([x, box]) => ({ input: x, box, probs: probs[n++] })));
+}
+
+// segment.py _evidence: mean log-confidence over a number's digits (probabilities per digit).
+function _evidence(probs) {
+  if (!probs.length) return -Infinity;
+  let s = 0;
+  for (const q of probs) s += Math.log(Math.max(Math.max(...q), 1e-30));
+  return s / probs.length;
+}
+
+// np.rot90(x, 2) of a square canvas x canvas input: upside down.
+const upsideDown = (x) => Float32Array.from(x).reverse();
+
+// segment.py _number: steps 3-7 for a number -> {input, info (with the single digit's box), lines}.
+async function _number(g, inverted, p, unsure, frame, classify) {
+  const ink = _ink(g, inverted, p, frame);
+  const marks = _plausible(ink.d3, ink.t, ink.desk, p);
+  const [x, box] = _input(ink, _one(ink, p, unsure, marks), p); // the single digit, exactly as preprocess reads it
+  ink.info.box = box;
+  if (!_vertical(marks.m, marks.ok, p)) {
+    const lines = await _digits(ink, p, classify, marks);
+    return { input: x, info: ink.info, lines: (await _several(x, box, lines, p, classify)) ? lines : [] };
+  }
+  // A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
+  // is the one whose digits, these same pieces as read or upside down, the classifier is surer of.
+  let lines = await _digits(_turn(ink, 1), p, classify), k = 1;
+  const flat = lines.flat();
+  if (flat.length && _evidence(await classify(flat.map((dg) => upsideDown(dg.input)))) > _evidence(flat.map((dg) => dg.probs))) {
+    k = -1;
+    lines = await _digits(_turn(ink, -1), p, classify);
+  }
+  for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);
+  return { input: x, info: ink.info, lines };
+}
+
+// segment.py _several: are the digits found more than the single digit's reading? Not when they all lie
+// in its box and the evidence says one digit (a 7 and its bar apart).
+async function _several(x, box, lines, p, classify) {
+  const digits = lines.flat(), [y0, x0, y1, x1] = box;
+  const inside = digits.every(({ box: b }) => b[0] >= y0 && b[1] >= x0 && b[2] <= y1 && b[3] <= x1);
+  if (digits.length < 2 || !inside) return true;
+  if (x1 - x0 <= p.one_wide * (y1 - y0)) return false; // no wider than one digit may be
+  let both = 1;
+  for (const dg of digits) both *= Math.max(...dg.probs);
+  return _two(x1 - x0, y1 - y0, both, Math.max(...(await classify([x]))[0]), p);
+}
+
+// segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line}.
+// An ImageError exactly when the single digit's reading raises one.
+export async function read_number(image, p, classify) {
+  const { readings, gray, frame } = _polar(image, p);
+  for (let i = 0; i < readings.length; i++) {
+    try {
+      return await _number(gray(readings[i]), readings[i], p, readings.length > 1, frame, classify);
+    } catch (e) {
+      if (!(e instanceof ImageError) || i === readings.length - 1) throw e;
+    }
+  }
+}
