@@ -25,12 +25,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 from PIL import Image
 
 from tests import strokes
+from tests.optics import _add_noise, _apply, _bilinear, _homography, _line_cover, _smooth_noise
 
 FAMILIES = {  # attribute -> its values; every digit photo has one value of each
     "paper": ["plain", "lined", "grid"],
@@ -62,34 +62,6 @@ INKS = {  # the inks each pen writes in, and their probabilities
 PHONE = {"digit": 0.2, "blank": 0.4}  # share of 1000-4000 px photos, thin pen aside (thin pen: all of them)
 RATIO = 250  # a thin pen's digit is at most 250 stroke widths tall (a 10 cm digit in 0.4 mm ballpoint)
 GRID = 112  # px: the MNIST digit enlarged 4x, where pens are shaped
-
-
-def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """3x3 H with dst ~ H @ src for four (x, y) point pairs."""
-    a, b = [], []
-    for (x, y), (u, v) in zip(src, dst):
-        a += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
-        b += [u, v]
-    return np.append(np.linalg.solve(np.array(a, float), np.array(b, float)), 1).reshape(3, 3)
-
-
-def _apply(hm: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """(n, 2) points (x, y) through the homography hm."""
-    q = np.asarray(p, float) @ hm[:, :2].T + hm[:, 2]
-    return q[:, :2] / q[:, 2:]
-
-
-def _smooth_noise(rng, h: int, w: int, cells: int) -> np.ndarray:
-    """(h, w) float32 smooth random field in about [-1, 1]: a coarse random grid, bilinearly enlarged."""
-    grid = rng.uniform(-1, 1, (cells + 1, cells + 1)).astype(np.float32)
-    return np.asarray(Image.fromarray(grid).resize((w, h), Image.BILINEAR))
-
-
-def _line_cover(t: np.ndarray, spacing: float, offset: float, width: float) -> np.ndarray:
-    """Coverage in [0, 1] of lines `width` px wide every `spacing` px along coordinate t (antialiased)."""
-    dist = np.abs((t - offset) % spacing - spacing / 2)  # distance from the nearest line, which sits mid-period
-    dist = spacing / 2 - dist
-    return np.clip(width / 2 + 0.5 - dist, 0, 1)
 
 
 def _pen(digit: np.ndarray, pen: str, rng) -> dict:
@@ -177,28 +149,6 @@ def _draw_thin(out: np.ndarray, k: int, fwd, pen: dict, hd: float, centre, extra
     lit = ink_rgb * np.stack([_bilinear(gain[..., c], by, bx) for c in range(3)], 1)
     old = out[ys, xs].astype(np.float32) / 255
     out[ys, xs] = np.clip((old + alpha[:, None] * (lit - old)) * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-_GAUSS = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], np.float32)  # a byte -> N(0, 1)
-
-
-def _add_noise(out: np.ndarray, rng, high: bool) -> None:
-    """Sensor noise on uint8 RGB, in place: low, the same in every channel (sigma 0.004-0.02), or high and
-    per channel (sigma 0.025-0.06, each channel 0.8-1.25 of it). Random bytes through a Gaussian table: a
-    12 MP photo in ~0.15 s."""
-    if high:
-        luts = (rng.uniform(0.025, 0.06) * rng.uniform(0.8, 1.25, 3) * 255)[:, None] * _GAUSS
-    else:
-        luts = rng.uniform(0.004, 0.02) * 255 * _GAUSS[None]
-    luts = np.round(luts).astype(np.int16)
-    h, w, _ = out.shape
-    rows = max(1, 2**21 // w)
-    for r0 in range(0, h, rows):
-        block = out[r0:r0 + rows].astype(np.int16)
-        raw = np.frombuffer(rng.bytes(block.shape[0] * w * len(luts)), np.uint8).reshape(block.shape[0], w, len(luts))
-        for c in range(3):
-            block[..., c] += luts[c % len(luts)][raw[..., c % len(luts)]]
-        out[r0:r0 + rows] = np.clip(block, 0, 255)
 
 
 def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None = None) -> tuple[bytes, dict]:
@@ -389,17 +339,6 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
     buf = io.BytesIO()
     Image.fromarray(out).save(buf, "JPEG", quality=quality)
     return buf.getvalue(), a
-
-
-def _bilinear(img: np.ndarray, py: np.ndarray, px: np.ndarray) -> np.ndarray:
-    """img (H, W) sampled at float pixel coordinates (centres at integers); 0 outside."""
-    hh, ww = img.shape
-    p = np.pad(img, 1)
-    py, px = np.clip(py + 1, 0, hh + 0.999), np.clip(px + 1, 0, ww + 0.999)
-    y0, x0 = py.astype(int), px.astype(int)
-    fy, fx = py - y0, px - x0
-    y1, x1 = np.minimum(y0 + 1, hh + 1), np.minimum(x0 + 1, ww + 1)
-    return ((p[y0, x0] * (1 - fx) + p[y0, x1] * fx) * (1 - fy) + (p[y1, x0] * (1 - fx) + p[y1, x1] * fx) * fy)
 
 
 def photo_set(n: int = 1200, blanks: int = 100, seed: int = 0, data_dir=None):
