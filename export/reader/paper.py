@@ -92,7 +92,8 @@ def _desk(m: dict, p: dict) -> np.ndarray:
     along at most cut_contact x its side and is cut_contrast darker than its ground) or lie
     wholly at its edge, that border a paper level below desk_drop x their own
     (a sheet's edge, seen from the sheet), or that lie at such a step either way on a ground at least
-    desk_ground dark (a sheet's edge, seen from the desk)."""
+    desk_ground dark (a sheet's edge, seen from the desk); for a mark that reaches paper_window into the
+    frame without touching its edge, only a step below desk_edge counts (a shadow's is shallower)."""
     step = (m["step"] < p["desk_step"]) & (m["ground"] >= p["desk_ground"])
     cut = (m["contact"] <= p["cut_contact"] * m["side"]) & (m["peak"] - m["ground"] >= p["cut_contrast"])  # a cut digit
     strip = (((m["contact"] > p["border_contact"] * m["side"]) & ~cut) | m["corner"]) & (m["reach"] < p["paper_window"])
