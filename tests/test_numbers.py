@@ -6,8 +6,6 @@ time to read a 12-megapixel photo of an 8-digit number."""
 
 import io
 import json
-import os
-import shutil
 import subprocess
 import sys
 
@@ -17,7 +15,7 @@ from PIL import Image
 
 from export.predict import DigitClassifier, ImageError
 from src.data import load_mnist
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, timed_on_one_core
 
 SCALE = 4  # px of the page per MNIST px: digits ~80 px tall
 REAL = REPO.parent / "shared" / "real-digits" / "multi"
@@ -222,14 +220,5 @@ def test_twelve_megapixel_photo_of_eight_digits_in_400_ms_on_one_core(good_model
     blob, _ = photos.render(bitmap, rng, kind)
     photo = tmp_path / "12mp.jpg"
     Image.open(io.BytesIO(blob)).convert("RGB").resize((4000, 3000), Image.BICUBIC).save(photo, quality=92)
-    code = ("import sys, time\nfrom export.predict import DigitClassifier\n"
-            "clf = DigitClassifier(sys.argv[1], threads=1)\nclf.read(sys.argv[2])\nts = []\n"
-            "for _ in range(3):\n    t = time.perf_counter(); n = clf.read(sys.argv[2])['number']; ts.append(time.perf_counter() - t)\n"
-            "print(n, min(ts))")
-    cmd = [sys.executable, "-c", code, str(good_model), str(photo)]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0", *cmd]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr
-    number, seconds = proc.stdout.split()
-    assert number == meta["number"] and float(seconds) <= 0.4, (proc.stdout, meta["number"])
+    number, seconds = timed_on_one_core(good_model, photo, "clf.read(path)['number']")
+    assert number == meta["number"] and seconds <= 0.4, (number, seconds, meta["number"])

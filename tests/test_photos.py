@@ -19,7 +19,7 @@ from PIL import Image
 from export.predict import PREPROCESSING, TILE, DigitClassifier, ImageError, preprocess
 from src.data import load_mnist
 from tests import photos, strokes
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, timed_on_one_core
 
 FAST_N, SLOW_N, BLANKS = 300, 1200, 40  # digit photos in the default run / in `-m slow`; blank photos
 
@@ -251,21 +251,8 @@ def test_twelve_megapixel_jpeg_in_300_ms_on_one_core(good_model, tmp_path):
     blob, _ = photos.render(images[7].numpy(), np.random.default_rng(1), kind)
     photo = tmp_path / "12mp.jpg"
     Image.open(io.BytesIO(blob)).convert("RGB").resize((4000, 3000), Image.BICUBIC).save(photo, quality=92)
-    # One core, one thread; the best of 3 timed runs after a warm-up (a shared machine only slows runs down).
-    code = ("import sys, time\nfrom export.predict import DigitClassifier\n"
-            "clf = DigitClassifier(sys.argv[1], threads=1)\nclf.predict([sys.argv[2]])\nts = []\n"
-            "for _ in range(3):\n    t = time.perf_counter(); d = clf.predict([sys.argv[2]])[0].digit; ts.append(time.perf_counter() - t)\n"
-            "print(d, min(ts))")
-    cmd = ["-c", code, good_model, photo]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0", sys.executable, *cmd]
-        proc = subprocess.run(list(map(str, cmd)), cwd=REPO, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-    else:
-        proc = run(*cmd)
-    assert proc.returncode == 0, proc.stderr
-    digit, seconds = proc.stdout.split()
-    assert int(digit) == int(labels[7]) and float(seconds) <= 0.3, proc.stdout
+    digit, seconds = timed_on_one_core(good_model, photo, "clf.predict([path])[0].digit")
+    assert int(digit) == int(labels[7]) and seconds <= 0.3, (digit, seconds)
 
 
 def test_every_preprocessing_number_travels_in_the_model(good_model, tmp_path):

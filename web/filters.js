@@ -164,19 +164,6 @@ export function _box3(a) {
   return { h, w, px: out };
 }
 
-// filters.py _weights: (n_out, n_in) resampling matrix, a triangle filter widened by the shrink
-// factor (Pillow's BILINEAR), rows normalised in float64, stored as float32.
-export function _weights(nIn, nOut) {
-  const scale = nIn / nOut, support = Math.max(scale, 1), out = new Float32Array(nOut * nIn), row = new Float64Array(nIn);
-  for (let o = 0; o < nOut; o++) {
-    const centre = (o + 0.5) * scale;
-    let sum = 0;
-    for (let i = 0; i < nIn; i++) { row[i] = Math.max(1 - Math.abs(i + 0.5 - centre) / support, 0); sum += row[i]; }
-    for (let i = 0; i < nIn; i++) out[o * nIn + i] = row[i] / sum;
-  }
-  return out;
-}
-
 // filters.py _components: 8-connected components of a mask, by runs in row-major order; a
 // component is numbered by its first run (union by smallest index, as filters.py).
 export function _components(mask) {
@@ -207,4 +194,28 @@ export function _components(mask) {
   let count = 0;
   for (let i = 0; i < n; i++) { const r = find(i); if (r === i) label[i] = count++; comp[i] = label[r]; }
   return { rows, starts, ends, comp, n: count };
+}
+
+// filters.py _boxes: each component's box, {y0, x0, y1, x1} (Int32Array(n) each), ends exclusive.
+export function _boxes(rows, starts, ends, comp, n, h, w) {
+  const y0 = new Int32Array(n).fill(h), x0 = new Int32Array(n).fill(w), y1 = new Int32Array(n), x1 = new Int32Array(n);
+  for (let r = 0; r < rows.length; r++) {
+    const c = comp[r];
+    y0[c] = Math.min(y0[c], rows[r]); y1[c] = Math.max(y1[c], rows[r] + 1);
+    x0[c] = Math.min(x0[c], starts[r]); x1[c] = Math.max(x1[c], ends[r]);
+  }
+  return { y0, x0, y1, x1 };
+}
+
+// filters.py _weights: (n_out, n_in) resampling matrix, a triangle filter widened by the shrink
+// factor (Pillow's BILINEAR), rows normalised in float64, stored as float32.
+export function _weights(nIn, nOut) {
+  const scale = nIn / nOut, support = Math.max(scale, 1), out = new Float32Array(nOut * nIn), row = new Float64Array(nIn);
+  for (let o = 0; o < nOut; o++) {
+    const centre = (o + 0.5) * scale;
+    let sum = 0;
+    for (let i = 0; i < nIn; i++) { row[i] = Math.max(1 - Math.abs(i + 0.5 - centre) / support, 0); sum += row[i]; }
+    for (let i = 0; i < nIn; i++) out[o * nIn + i] = row[i] / sum;
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 // The paper: the twin of export/reader/paper.py: polarity (step 2), the paper level and darkness against
 // it (step 3), and the desk around a sheet (step 4).
 
-import { _border, _components, _max2, _min2, _odd, f32, median, minMax, percentile32 } from "./filters.js";
+import { _border, _boxes, _components, _max2, _min2, _odd, f32, median, minMax, percentile32 } from "./filters.js";
 
 // paper.py _polarities: the readings to try in order (true = light ink on a dark ground, invert).
 export function _polarities(g, k, p) {
@@ -44,13 +44,10 @@ export function _fill_cores(paper, p) {
   const { rows, starts, ends, comp, n: count } = _components(low);
   if (count === 0) return paper;
   const framed = new Uint8Array(count); // left as it is: reaches the frame's edge (desk, ink cut by it), or too wide
-  const y0 = new Int32Array(count).fill(h), x0 = new Int32Array(count).fill(w), y1 = new Int32Array(count), x1 = new Int32Array(count);
   for (let r = 0; r < rows.length; r++) {
-    const c = comp[r];
-    if (rows[r] === 0 || rows[r] === h - 1 || starts[r] === 0 || ends[r] === w) framed[c] = 1;
-    y0[c] = Math.min(y0[c], rows[r]); y1[c] = Math.max(y1[c], rows[r] + 1);
-    x0[c] = Math.min(x0[c], starts[r]); x1[c] = Math.max(x1[c], ends[r]);
+    if (rows[r] === 0 || rows[r] === h - 1 || starts[r] === 0 || ends[r] === w) framed[comp[r]] = 1;
   }
+  const { y0, x0, y1, x1 } = _boxes(rows, starts, ends, comp, count, h, w);
   for (let c = 0; c < count; c++) { // wider than core_max of the short side: a sheet in a shadow, not a core
     if (Math.max(y1[c] - y0[c], x1[c] - x0[c]) > p.core_max * Math.min(h, w)) framed[c] = 1;
   }

@@ -1,5 +1,5 @@
 """The small numpy building blocks of the preprocessing: window widths, the frame, running max/min,
-openings, a 3x3 mean, connected components and the resampling matrix. No library filters, so each
+openings, a 3x3 mean, connected components (their pixels, their boxes) and the resampling matrix. No library filters, so each
 ports line by line."""
 
 from __future__ import annotations
@@ -83,6 +83,22 @@ def _components(mask: np.ndarray):
         parent = new
     roots, comp = np.unique(parent, return_inverse=True)
     return rows, starts, ends, comp, len(roots)
+
+
+def _pixels(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs (as _components gives them) -> the (row, col) of each of their pixels, run by run."""
+    length = ends - starts
+    return np.repeat(rows, length), np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length) + np.repeat(starts, length)
+
+
+def _boxes(rows, starts, ends, comp, n: int, shape) -> tuple[np.ndarray, ...]:
+    """Each component's box, (y0, x0, y1, x1) of (n,) each, ends exclusive."""
+    y0, x0, y1, x1 = np.full(n, shape[0]), np.full(n, shape[1]), np.zeros(n, int), np.zeros(n, int)
+    np.minimum.at(y0, comp, rows)
+    np.maximum.at(y1, comp, rows + 1)
+    np.minimum.at(x0, comp, starts)
+    np.maximum.at(x1, comp, ends)
+    return y0, x0, y1, x1
 
 
 def _weights(n_in: int, n_out: int) -> np.ndarray:

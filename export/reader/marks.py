@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import _components, _max2, _min2
+from .filters import _boxes, _components, _max2, _min2, _pixels
 from .image import ImageError
 from .paper import _desk
 
@@ -22,15 +22,10 @@ def _marks(mask: np.ndarray, d: np.ndarray, paper: np.ndarray | None, p: dict) -
          "area": np.bincount(comp, length, n), "mass": np.bincount(comp, csum[rows, ends] - csum[rows, starts], n)}
     m["cy"] = np.bincount(comp, rows * length, n) / np.maximum(m["area"], 1)
     m["cx"] = np.bincount(comp, (starts + ends - 1) / 2 * length, n) / np.maximum(m["area"], 1)
-    y0, x0, y1, x1 = np.full(n, h), np.full(n, w), np.zeros(n, int), np.zeros(n, int)
-    np.minimum.at(y0, comp, rows)
-    np.maximum.at(y1, comp, rows + 1)
-    np.minimum.at(x0, comp, starts)
-    np.maximum.at(x1, comp, ends)
+    y0, x0, y1, x1 = _boxes(rows, starts, ends, comp, n, (h, w))
     m.update(y0=y0, x0=x0, y1=y1, x1=x1, side=np.maximum(y1 - y0, x1 - x0))
     # Each mark's darkest pixel: expand the runs to pixels (row, col, mark).
-    pr = np.repeat(rows, length)
-    pc = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length) + np.repeat(starts, length)
+    pr, pc = _pixels(rows, starts, ends)
     m["pixels"] = (pr, pc, np.repeat(comp, length))
     m["peak"] = np.zeros(n)
     np.maximum.at(m["peak"], m["pixels"][2], d[pr, pc])

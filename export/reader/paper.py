@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import _border, _components, _max2, _min2, _odd
+from .filters import _border, _boxes, _components, _max2, _min2, _odd, _pixels
 
 
 def _polarities(g: np.ndarray, k: int, p: dict) -> list[bool]:
@@ -56,18 +56,13 @@ def _fill_cores(paper: np.ndarray, p: dict) -> np.ndarray:
         return paper
     framed = np.zeros(n, bool)  # left as it is: reaches the frame's edge (desk, or ink cut by the frame), or too wide
     np.logical_or.at(framed, comp, (rows == 0) | (rows == h - 1) | (starts == 0) | (ends == w))
-    y0, x0, y1, x1 = np.full(n, h), np.full(n, w), np.zeros(n, int), np.zeros(n, int)
-    np.minimum.at(y0, comp, rows)
-    np.maximum.at(y1, comp, rows + 1)
-    np.minimum.at(x0, comp, starts)
-    np.maximum.at(x1, comp, ends)
+    y0, x0, y1, x1 = _boxes(rows, starts, ends, comp, n, (h, w))
     framed |= np.maximum(y1 - y0, x1 - x0) > p["core_max"] * min(h, w)  # wider: a sheet in a shadow, not a core
     if framed.all():
         return paper
     label = np.zeros((h, w), np.float32)  # 1 + the basin's number, 0 elsewhere
     length = ends - starts
-    pr = np.repeat(rows, length)
-    pc = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length) + np.repeat(starts, length)
+    pr, pc = _pixels(rows, starts, ends)
     label[pr, pc] = np.repeat(comp, length) + 1
     near = _max2(label, 2 * int(p["core_ring"]) + 1)  # (H, W) the highest basin number within core_ring px
     ring = (near > 0) & (label == 0)
