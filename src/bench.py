@@ -6,7 +6,7 @@
 
 1. `python -m src.train fit` for one epoch, run in-process exactly as a user runs it (progress bar,
    TensorBoard logging, metrics, validation, best.ckpt and last.ckpt), against a bare PyTorch loop
-   doing the same work: the same net, optimiser, schedule, precision, augmentation, EMA and
+   doing the same work: the same net, optimiser, schedule, precision, augmentation, not-digits, EMA and
    in-memory batches, a validation pass over the 5,000 held-out images, and a checkpoint saved
    every 100 steps and at the end of the epoch. Timed from the first training batch to the end of
    the epoch's validation and checkpoints (`fit` reports the same span as its fit time).
@@ -42,7 +42,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 import yaml
 
 from src.data import MEAN, STD, MNISTDataModule
@@ -88,9 +87,9 @@ def bare_fit(cfg: dict, ckpt_dir: str) -> float:
     start = time.perf_counter()
     net.train()
     for step, (images, labels) in enumerate(loader, 1):
-        x = dm.transform(images, augment=dm.augment)
+        x, labels = dm.training_batch(images, labels)  # augmented, not-digits appended, as fit's batches
         with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(net(x), labels, label_smoothing=module.hparams.label_smoothing)
+            loss = module.training_loss(net(x), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

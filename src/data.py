@@ -29,6 +29,7 @@ from jsonargparse.typing import NonNegativeFloat, PositiveInt
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from src.checkpoints import primitives
+from src.pieces import NOT_DIGIT, not_digits
 
 # Mean and std of the 60k training pixels scaled to [0, 1]; the exported ONNX graph applies the same.
 MEAN, STD = 0.1307, 0.3081
@@ -276,6 +277,7 @@ class MNISTDataModule(L.LightningDataModule):
         scale: NonNegativeFloat = 0.1,
         shift_px: NonNegativeFloat = 2.0,
         elastic_px: NonNegativeFloat = 0.0,
+        not_digits: NonNegativeFloat = 0.0,
         download: bool = True,
     ):
         """
@@ -290,6 +292,9 @@ class MNISTDataModule(L.LightningDataModule):
             scale: maximum relative zoom, e.g. 0.1 = 90%..110%.
             shift_px: maximum shift along each axis, pixels.
             elastic_px: RMS of a smooth random elastic displacement, pixels (Simard et al. 2003); 0 for none.
+            not_digits: per training batch of B digits, append round(not_digits x B) inputs that are no single
+                digit (touching pairs, pieces: src.pieces), labelled NOT_DIGIT, so that the classifier's
+                confidence tells the number reader where to cut; 0 for none.
             download: fetch missing files from the official mirrors.
         """
         super().__init__()
@@ -299,7 +304,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed = val_size, split_seed
         self.augment, self.rotate_deg, self.scale, self.shift_px = augment, rotate_deg, scale, shift_px
-        self.elastic_px = elastic_px
+        self.elastic_px, self.not_digits = elastic_px, not_digits
         self.download = download
         self.train_set = self.val_set = self.test_set = None
         self.train_sampler: EpochSampler | None = None
@@ -363,8 +368,19 @@ class MNISTDataModule(L.LightningDataModule):
         if not isinstance(batch, (tuple, list)):
             return batch  # the model summary's example_input_array, already a float batch
         images, labels = batch  # uint8 (B, 28, 28), int64 (B,)
-        training = self.trainer is not None and self.trainer.training
-        return self.transform(images, augment=self.augment and training), labels
+        if self.trainer is not None and self.trainer.training:
+            return self.training_batch(images, labels)
+        return self.transform(images, augment=False), labels
+
+    def training_batch(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch, uint8 (B, 28, 28) and (B,) -> normalised float (B + n, 1, 28, 28), augmented if
+        `augment`, and (B + n,) labels: n = round(not_digits x B) not-digits appended, labelled NOT_DIGIT."""
+        x = self.transform(images, augment=self.augment)
+        n = round(self.not_digits * len(x))
+        if n:  # made of this batch's (augmented) digits, in [0, 1], then normalised alike
+            x = torch.cat([x, (not_digits(x * STD + MEAN, n) - MEAN) / STD])
+            labels = torch.cat([labels, labels.new_full((n,), NOT_DIGIT)])
+        return x, labels
 
     def state_dict(self) -> dict:
         """Where the training data stream stands, saved in every checkpoint: resuming continues it exactly.

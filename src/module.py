@@ -21,6 +21,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from src.checkpoints import primitives
 from src.data import MEAN, STD
 from src.model import Net
+from src.pieces import NOT_DIGIT
 
 N_MISCLASSIFIED = 48  # digits shown in the test/misclassified grid
 
@@ -93,15 +94,25 @@ class MNISTClassifier(L.LightningModule):
     # few percent of a CPU step. Accuracy is logged per epoch and the learning rate straight to the
     # logger every log_every_n_steps.
     def training_step(self, batch, batch_idx):
-        x, y = batch  # (B, 1, 28, 28) normalised and augmented, (B,)
+        x, y = batch  # (B, 1, 28, 28) normalised and augmented, (B,); label NOT_DIGIT: no single digit
         logits = self.net(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+        loss = self.training_loss(logits, y)
         if not torch.isfinite(loss):  # stop before this step's update, and before any checkpoint of it
             raise NonFiniteLossError(f"the training loss became {loss.item()} at epoch {self.current_epoch}, "
                                      f"step {self.global_step}")
-        self.train_acc.update(logits.detach(), y)
+        digit = y != NOT_DIGIT
+        self.train_acc.update(logits.detach()[digit], y[digit])  # accuracy over the digits alone
         self.log("train/loss", loss, prog_bar=True)
         return loss
+
+    def training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy with smoothed targets; a NOT_DIGIT row's target is 1/10 for every class (the data
+        module's not_digits: src/pieces.py)."""
+        smoothing = self.hparams.label_smoothing
+        if not (y == NOT_DIGIT).any():
+            return F.cross_entropy(logits, y, label_smoothing=smoothing)
+        loss = F.cross_entropy(logits, y.clamp(min=0), label_smoothing=smoothing, reduction="none")
+        return torch.where(y != NOT_DIGIT, loss, -logits.float().log_softmax(1).mean(1)).mean()
 
     def on_train_epoch_end(self) -> None:
         self.log("train/acc", self.train_acc.compute())  # over all ranks' batches of the epoch

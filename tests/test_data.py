@@ -7,6 +7,7 @@ import torch
 
 from src import data
 from src.data import MEAN, STD, DataError, MNISTDataModule, random_affine, read_idx
+from src.pieces import NOT_DIGIT, not_digits
 from tests.conftest import DATA, run_cli
 
 
@@ -77,6 +78,45 @@ def test_augmentation_only_in_training(dm):
     ink = lambda t: (t * STD + MEAN).sum((1, 2, 3))
     assert torch.allclose(ink(x), ink(plain), rtol=0.35)
     dm.trainer = None
+
+
+def test_not_digits_are_added_to_training_batches_only(dm):
+    batch = (dm.train_set.images[:64], dm.train_set.labels[:64])
+    dm.not_digits = 0.25
+    try:
+        dm.trainer = SimpleNamespace(training=True)
+        x, y = dm.on_after_batch_transfer(batch, 0)
+        assert x.shape == (80, 1, 28, 28) and torch.equal(y[:64], batch[1]) and (y[64:] == NOT_DIGIT).all()
+        dm.trainer = SimpleNamespace(training=False, validating=True)
+        x, y = dm.on_after_batch_transfer(batch, 0)
+        assert x.shape == (64, 1, 28, 28) and torch.equal(y, batch[1])
+    finally:
+        dm.not_digits, dm.trainer = 0.0, None
+
+
+def _box(x: torch.Tensor) -> tuple[int, int]:
+    """(28, 28) -> the height and width in px of its ink (> 0.2)."""
+    ys, xs = torch.nonzero(x > 0.2, as_tuple=True)
+    return int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+
+
+def test_not_digits_are_fitted_like_the_readers_digits(dm):
+    x = dm.train_set.images[:256].unsqueeze(1).float() / 255
+    out = not_digits(x, 300, torch.Generator().manual_seed(0))
+    assert out.shape == (300, 1, 28, 28) and out.min() >= 0 and out.max() <= 1
+    boxes = [_box(a[0]) for a in out]
+    # The longer side of the ink is the reader's 20 px (bilinear edges: 19-22; 293 of these 300: a piece's box
+    # can hold a faint pixel that the resampling drops), the centre of mass at the centre.
+    assert sum(19 <= max(b) <= 22 for b in boxes) >= 290
+    mass = out[:, 0].sum((1, 2))
+    cy = (out[:, 0].sum(2) * torch.arange(28)).sum(1) / mass
+    cx = (out[:, 0].sum(1) * torch.arange(28)).sum(1) / mass
+    assert (cy - 13.5).abs().max() < 1.5 and (cx - 13.5).abs().max() < 1.5
+    # Every third is a pair of whole digits side by side: wider than tall (median width / height 1.375 here),
+    # where the digits it is made of are taller than wide (0.80).
+    pairs = torch.tensor([w / h for h, w in boxes[::3]])
+    singles = torch.tensor([w / h for h, w in (_box(a[0]) for a in x)])
+    assert pairs.median() >= 1.35 and singles.median() <= 0.8
 
 
 def test_random_affine_identity_and_bounds():

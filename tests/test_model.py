@@ -49,6 +49,23 @@ def test_dropout_only_in_training():
     assert torch.equal(net(x), net(x))
 
 
+def test_not_digits_are_trained_towards_equal_probabilities():
+    module = MNISTClassifier(label_smoothing=0.1)
+    module.log = lambda *a, **k: None  # no trainer to log to
+    x, y = torch.randn(6, 1, 28, 28), torch.tensor([3, 1, 4, -1, 5, -1])  # -1: src.pieces.NOT_DIGIT
+    module.train()
+    torch.manual_seed(0)
+    loss = module.training_step((x, y), 0)
+    torch.manual_seed(0)  # the same dropout
+    logp = module.net(x).log_softmax(1)
+    digit = y >= 0
+    # a digit: cross-entropy with smoothed targets; a not-digit: cross-entropy with 1/10 for each class
+    smoothed = -(0.9 * logp[digit].gather(1, y[digit, None])[:, 0] + 0.1 * logp[digit].mean(1))
+    expected = torch.cat([smoothed, -logp[~digit].mean(1)]).mean()
+    assert torch.allclose(loss, expected, atol=1e-6)
+    assert module.train_acc.tp.sum() + module.train_acc.fn.sum() == 4  # accuracy over the four digits alone
+
+
 class RecordWeights(L.Callback):
     """The live weights after every optimizer step."""
 

@@ -37,10 +37,10 @@ def photo_files(tmp_path_factory):
     return ph, photos.write(ph, tmp_path_factory.mktemp("photos"))
 
 
-# Measured with the tests' 3-epoch model (99.2% on MNIST) on the 300 photos of seed 0: 96.3% overall, its
-# weakest family 87.8% (a digit touching the frame's edge, 43 of 49). The default model reads the 1,200 of
-# seed 0 at 97.2%, its weakest family 94.98% (docs/edge.md#photos).
-def check_table(ph, predicted, overall=0.96, family=0.875):
+# Measured with the tests' 3-epoch model (99.38% on MNIST, trained with not-digits) on the 300 photos of
+# seed 0: 97.3% overall, its weakest family 88.9% (red ink, 24 of 27). The default model reads the 1,200 of
+# seed 0 at 97.1%, its weakest family 95.1% (docs/edge.md#photos).
+def check_table(ph, predicted, overall=0.97, family=0.885):
     rows = photos.table(ph, predicted)
     report = "\n".join(f"{name:40s} {n:5d} {ok:5d} {ok / max(n, 1):.3f}" for name, n, ok in rows)
     assert rows[0][1] == sum(label is not None for _, label, _ in ph)
@@ -130,8 +130,8 @@ def test_photos_are_read_per_family(good_model, photo_files):
 @pytest.mark.slow
 def test_photos_are_read_per_family_1200(good_model, tmp_path):
     ph = photos.photo_set(SLOW_N, 0, seed=0)
-    # Measured with the tests' model: 96.1% of the 1,200, its weakest family 92.7% (a digit at the edge).
-    rows = check_table(ph, photos.classify(good_model, photos.write(ph, tmp_path)), overall=0.955, family=0.925)
+    # Measured with the tests' model: 96.08% of the 1,200, its weakest family 94.1% (a digit at the edge).
+    rows = check_table(ph, photos.classify(good_model, photos.write(ph, tmp_path)), overall=0.96, family=0.94)
     assert rows[0][1] == SLOW_N
 
 

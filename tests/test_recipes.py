@@ -27,7 +27,9 @@ pytestmark = pytest.mark.slow
 
 # recipe: (seeds, lowest mean test accuracy %, lowest single-seed test accuracy %)
 TARGETS = {
-    "default": (range(5), 99.58, 99.50),
+    # The default trains with not-digits since 2026-12-06 (for the number reader): 99.574% mean on Zen 4, where the
+    # recipe without them gave 99.600% in the same session, so its mean bound moved from issue 25's 99.58% to 99.57%.
+    "default": (range(5), 99.57, 99.50),
     "fast": (range(5), 99.50, 99.40),
     "best": (range(3), 99.65, 99.60),
 }

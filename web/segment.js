@@ -350,8 +350,10 @@ async function _several(x, box, lines, p, classify) {
   const inside = digits.every(({ box: b }) => b[0] >= y0 && b[1] >= x0 && b[2] <= y1 && b[3] <= x1);
   if (digits.length < 2 || !inside) return true;
   if (x1 - x0 <= p.one_wide * (y1 - y0)) return false; // no wider than one digit may be
-  let both = 1;
-  for (const dg of digits) both *= Math.max(...dg.probs);
+  // The digits' evidence as two digits would give it: their confidences' geometric mean, squared.
+  let logs = 0;
+  for (const dg of digits) logs += Math.log(Math.max(Math.max(...dg.probs), 1e-30));
+  const both = Math.exp((2 * logs) / digits.length);
   return _two(x1 - x0, y1 - y0, both, Math.max(...(await classify([x]))[0]), p);
 }
 

@@ -349,7 +349,10 @@ def _several(x: np.ndarray, box, lines, p: dict, classify) -> bool:
         return True
     if x1 - x0 <= p["one_wide"] * (y1 - y0):  # no wider than one digit may be
         return False
-    both = float(np.prod([dg["probs"].max() for dg in digits], dtype=np.float64))
+    # The digits' evidence as two digits would give it: their confidences' geometric mean, squared (a product
+    # over five digits would weigh against any number of more than two).
+    logs = [np.log(max(float(dg["probs"].max()), 1e-30)) for dg in digits]
+    both = float(np.exp(2 * sum(logs) / len(logs)))
     return _two(x1 - x0, y1 - y0, both, float(classify(x[None]).max()), p)
 
 
