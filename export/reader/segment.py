@@ -9,7 +9,7 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
   - no digits: specks and dots (small beside the number's digits), underlines and dashes (flat and long);
   - touching digits: a digit wider than the digits are tall may be two: it is cut along slanted columns
     of little ink where the classifier is surest of both halves, and kept cut when its width and that
-    evidence say two (_two, a logistic fit);
+    evidence say two (_two; the classifier, trained with not-digits, is unsure of a pair or a piece);
   - turned 90 degrees: when the marks stand in a column (a number written along the long side of a
     sheet, photographed turned), the image is turned and read; the way of the two is the one whose
     digits the classifier reads with the higher mean log-confidence: the whole number decides;
@@ -246,7 +246,7 @@ def _unturn(box, k: int, shape) -> tuple[int, int, int, int]:
 
 def _two(w: float, tall: float, both: float, whole: float, p: dict) -> bool:
     """Two digits, not one, by the width w px of the whole in digits' heights plus split_evidence x the log
-    of (the product of the two's confidences / the whole's) (a logistic fit)."""
+    of (the product of the two's confidences / the whole's) (both numbers chosen on generated numbers, seed 5)."""
     return w / tall + p["split_evidence"] * np.log(max(float(both), 1e-30) / max(float(whole), 1e-30)) > p["split_at"]
 
 
