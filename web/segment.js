@@ -193,11 +193,14 @@ function maskBox(mask) {
   return [y0, x0, y1, x1];
 }
 
-// segment.py _split: a digit's mask -> the masks of its digits, left to right.
-async function _split(ink, mask, box, tall, p, classify) {
+// segment.py _split: a digit's mask -> {masks: the masks of its digits, left to right, score: the product of
+// their confidences}; a half wider than split_deep x tall counts, when weighing a cut, with the confidence of its
+// own best reading (one level deep). conf: the mask's confidence as one piece (a half's, known).
+async function _split(ink, mask, box, tall, p, classify, conf = null, deep = true) {
   const [y0, x0, y1, x1] = box, { h, w } = mask;
   const whole = _piece(ink, mask, p);
-  if (x1 - x0 <= p.split_try * tall || whole === null) return [mask];
+  if (whole === null) return { masks: [mask], score: 0 };
+  if (x1 - x0 <= p.split_try * tall) return { masks: [mask], score: conf }; // (null at the top, where no one asks)
   const mid = (y0 + y1 - 1) / 2, pairs = [], inputs = [whole[0]];
   for (const [c, slant] of _cuts(mask, box, p)) {
     const left = new Uint8Array(h * w), right = new Uint8Array(h * w);
@@ -219,17 +222,33 @@ async function _split(ink, mask, box, tall, p, classify) {
       }
     }
   }
-  if (!pairs.length) return [mask];
-  const probs = await classify(inputs), conf = probs.map((q) => Math.max(...q)); // the whole, then each cut's halves
+  const probs = await classify(inputs), confs = probs.map((q) => Math.max(...q)); // the whole, then each cut's halves
+  if (!pairs.length) return { masks: [mask], score: confs[0] };
+  const halfConf = confs.slice(1);
+  for (let k = 0; deep && k < pairs.length; k++) {
+    for (let j = 0; j < 2; j++) {
+      const half = pairs[k][j], hb = maskBox(half);
+      if (hb[3] - hb[1] > p.split_deep * tall) { // read as it would be split, one level deep
+        const read = await _split(ink, half, hb, tall, p, classify, halfConf[2 * k + j], false);
+        halfConf[2 * k + j] = Math.max(halfConf[2 * k + j], read.score);
+      }
+    }
+  }
   let best = 0, bestBoth = -Infinity;
   for (let k = 0; k < pairs.length; k++) {
-    const both = Math.fround(conf[1 + 2 * k] * conf[2 + 2 * k]); // float32, as numpy's product
+    const both = halfConf[2 * k] * halfConf[2 * k + 1]; // float64, as numpy's product of float64
     if (both > bestBoth) { bestBoth = both; best = k; } // np.argmax: the first of equals
   }
-  if (!_two(x1 - x0, tall, bestBoth, conf[0], p)) return [mask];
-  const out = [];
-  for (const half of pairs[best]) out.push(...(await _split(ink, half, maskBox(half), tall, p, classify)));
-  return out;
+  if (!_two(x1 - x0, tall, bestBoth, confs[0], p)) return { masks: [mask], score: confs[0] };
+  const masks = [];
+  let score = 1;
+  for (let j = 0; j < 2; j++) {
+    const half = pairs[best][j];
+    const read = await _split(ink, half, maskBox(half), tall, p, classify, confs[1 + 2 * best + j], deep);
+    masks.push(...read.masks);
+    score *= read.score;
+  }
+  return { masks, score };
 }
 
 // np.rot90 of an image {h, w, px} by k = 1 (counterclockwise) or -1 (clockwise).
@@ -301,7 +320,7 @@ async function _digits(ink, p, classify, marks = null) {
   for (const line of groups) {
     const masks = [];
     for (const g of line) {
-      masks.push(...(await _split(ink, paintMarks(m, g, h, w), _box(g, m), tall, p, classify)));
+      masks.push(...(await _split(ink, paintMarks(m, g, h, w), _box(g, m), tall, p, classify)).masks);
     }
     lines.push(masks.map((mask) => _piece(ink, mask, p)).filter((piece) => piece !== null));
   }

@@ -9,7 +9,8 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
   - no digits: specks and dots (small beside the number's digits), underlines and dashes (flat and long);
   - touching digits: a digit wider than the digits are tall may be two: it is cut along slanted columns
     of little ink where the classifier is surest of both halves, and kept cut when its width and that
-    evidence say two (_two; the classifier, trained with not-digits, is unsure of a pair or a piece);
+    evidence say two (_two; the classifier, trained with not-digits, is unsure of a pair or a piece); a
+    half that may be two digits itself (three touching) is weighed by its own best cut;
   - turned 90 degrees: when the marks stand in a column (a number written along the long side of a
     sheet, photographed turned), the image is turned and read; the way of the two is the one whose
     digits the classifier reads with the higher mean log-confidence: the whole number decides;
@@ -187,42 +188,71 @@ def _height(mask: np.ndarray) -> int:
     return int(ys[-1] - ys[0] + 1) if len(ys) else 0
 
 
-def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify) -> list[np.ndarray]:
-    """A digit's (H, W) bool mask -> the masks of its digits, left to right: when wider than split_try x
-    the digits' height tall, cut in two where the product of the halves' confidences is highest, if the
-    width and that evidence say two (below); each half again."""
+def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify, conf=None,
+           deep: bool = True) -> tuple[list[np.ndarray], float]:
+    """A digit's (H, W) bool mask -> the masks of its digits, left to right, and the product of their
+    confidences: when wider than split_try x the digits' height tall, cut in two where the product of the
+    halves' confidences is highest, if the width and that evidence say two (_two); each half again. A half
+    wider than split_deep x tall may itself be two digits (three touching): when weighing a cut, it counts
+    with the confidence its own best reading gives it (cut as here, without this look further ahead), not as
+    one piece, which the classifier doubts. conf: the mask's confidence as one piece (a half's, known)."""
     y0, x0, y1, x1 = box
     whole = _piece(ink, mask, p)
-    if x1 - x0 <= p["split_try"] * tall or whole is None:
-        return [mask]
+    if whole is None:
+        return [mask], 0.0
+    if x1 - x0 <= p["split_try"] * tall:
+        return [mask], conf  # (None at the top, where no one asks)
     mid = (y0 + y1 - 1) / 2
-    rows, cols = np.indices(mask.shape)
-    pairs, inputs = [], [whole[0]]
+    sub = mask[y0:y1, x0:x1]  # the mask's pixels lie in its box: cut there, not over the whole image
+    rows, cols = np.indices(sub.shape)
+    rows, cols = rows + y0, cols + x0
+    pairs, boxes, inputs = [], [], [whole[0]]
     for c, slant in _cuts(mask, box, p):
-        left = mask & (cols - slant * (mid - rows) + 0.5 < c)
-        right = mask & ~left
+        left = sub & (cols - slant * (mid - rows) + 0.5 < c)
+        right = sub & ~left
         # Each half a whole digit's height (a 7's bar cut off its stem is none).
         if all(_height(half) >= p["part_rel"] * tall for half in (left, right)):
-            a, b = _piece(ink, left, p), _piece(ink, right, p)
+            halves = []
+            for half in (left, right):
+                full = np.zeros_like(mask)
+                full[y0:y1, x0:x1] = half
+                halves.append(full)
+            hb = [_bounds(half, y0, x0) for half in (left, right)]
+            a, b = _piece(ink, halves[0], p), _piece(ink, halves[1], p)
             if a is not None and b is not None:
-                pairs.append((left, right))
+                pairs.append(halves)
+                boxes.append(hb)
                 inputs += [a[0], b[0]]
                 if len(pairs) == int(p["split_tries"]):
                     break
-    if not pairs:
-        return [mask]
     conf = classify(np.stack(inputs)).max(axis=1)  # (1 + 2 x pairs,): the whole, then each cut's halves
-    both = conf[1:].reshape(-1, 2).prod(axis=1)
+    if not pairs:
+        return [mask], float(conf[0])
+    halves = conf[1:].reshape(-1, 2).astype(np.float64)  # (pairs, 2)
+    for k, pair in enumerate(pairs if deep else []):
+        for j, half in enumerate(pair):
+            hb = boxes[k][j]
+            if hb[3] - hb[1] > p["split_deep"] * tall:  # read as it would be split, one level deep
+                halves[k, j] = max(halves[k, j], _split(ink, half, hb, tall, p, classify, halves[k, j], False)[1])
+    both = halves.prod(axis=1)
     best = int(np.argmax(both))
     # Two digits when wide and the classifier is surer of the halves than of the whole: by their width in
     # digits' heights plus split_evidence x the log of (the halves' confidences' product / the whole's).
     if not _two(x1 - x0, tall, both[best], conf[0], p):
-        return [mask]
-    out = []
-    for half in pairs[best]:
-        ys, xs = np.nonzero(half.any(axis=1))[0], np.nonzero(half.any(axis=0))[0]
-        out += _split(ink, half, (int(ys[0]), int(xs[0]), int(ys[-1]) + 1, int(xs[-1]) + 1), tall, p, classify)
-    return out
+        return [mask], float(conf[0])
+    out, score = [], 1.0
+    for j, half in enumerate(pairs[best]):
+        masks, c = _split(ink, half, boxes[best][j], tall, p, classify, float(conf[1 + 2 * best + j]), deep)
+        out += masks
+        score *= c
+    return out, score
+
+
+def _bounds(mask: np.ndarray, y0: int = 0, x0: int = 0) -> tuple[int, int, int, int]:
+    """(y0, x0, y1, x1) around the pixels of a (h, w) bool mask cut from an image at (y0, x0), in the image's px,
+    ends exclusive."""
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return y0 + int(ys[0]), x0 + int(xs[0]), y0 + int(ys[-1]) + 1, x0 + int(xs[-1]) + 1
 
 
 def _turn(ink: dict, k: int) -> dict:
@@ -294,7 +324,7 @@ def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
         for g in line:
             keep = np.zeros(m["n"], bool)
             keep[g] = True
-            masks += _split(ink, _paint(m, keep, ink["d"].shape), _box(g, m), tall, p, classify)
+            masks += _split(ink, _paint(m, keep, ink["d"].shape), _box(g, m), tall, p, classify)[0]
         lines.append([piece for piece in (_piece(ink, mask, p) for mask in masks) if piece is not None])
     flat = [x for line in lines for x, _ in line]
     probs = classify(np.stack(flat)) if flat else np.zeros((0, 10), np.float32)
