@@ -13,6 +13,7 @@ Every parameter is drawn from numpy's default_rng with a fixed seed, so a seed n
 exactly. FAMILIES lists the attributes, WEIGHTS and INKS how often each value is drawn.
 
     python -m tests.photos --model artifacts/mnist.onnx            # the per-family accuracy table
+    python -m tests.photos --model artifacts/mnist.onnx --numbers  # ... and read() as numbers: a digit alone?
     python -m tests.photos --model artifacts/mnist.onnx --gallery docs/photos-gallery.png
     python -m tests.photos --out /tmp/photos --n 50                # just write the JPEG files
 """
@@ -381,19 +382,24 @@ def table(photos, predicted) -> list[tuple[str, int, int]]:
     return [(name, *counts[name]) for name, *_ in rows]
 
 
-def classify(model, paths, threads: int = 1):
-    """Each path -> its digit, or None when the predictor answers "no digit found"."""
+def classify(model, paths, threads: int = 1, numbers: bool = False):
+    """Each path -> its digit, or None when the predictor answers "no digit found"; with numbers, read()
+    instead of predict(): (its digit, its number) each, (None, None) for no digit."""
     from export.predict import DigitClassifier, ImageError
 
     clf = DigitClassifier(model, threads=threads)
     out = []
     for p in paths:
         try:
-            out.append(clf.predict([p])[0].digit)
+            if numbers:
+                r = clf.read(p)
+                out.append((r["digit"], r["number"]))
+            else:
+                out.append(clf.predict([p])[0].digit)
         except ImageError as e:
             if "no digit found" not in str(e):
                 raise
-            out.append(None)
+            out.append((None, None) if numbers else None)
     return out
 
 
@@ -439,6 +445,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the JPEG files here (default: a temporary folder)")
     ap.add_argument("--gallery", type=Path, help="write the README gallery PNG here (needs --model)")
+    ap.add_argument("--numbers", action="store_true",
+                    help="read each photo as a number (read()) too: count the digit photos read as more than their digit")
     args = ap.parse_args(argv)
     if args.gallery:
         gallery(args.model, args.gallery)
@@ -452,7 +460,9 @@ def main(argv=None) -> int:
         print(f"{len(photos)} photos generated in {t1 - t0:.1f} s (seed {args.seed})", file=sys.stderr)
         if not args.model:
             return 0
-        predicted = classify(args.model, paths)
+        predicted = classify(args.model, paths, numbers=args.numbers)
+        if args.numbers:
+            predicted, numbers = [d for d, _ in predicted], [n for _, n in predicted]
     t2 = time.perf_counter()
     print(f"classified in {t2 - t1:.1f} s ({(t2 - t1) / len(photos) * 1000:.1f} ms per photo, 1 thread)", file=sys.stderr)
     print("| family | n | correct | accuracy |\n| --- | ---: | ---: | ---: |")
@@ -461,6 +471,10 @@ def main(argv=None) -> int:
     blank = [(a["framing"], p) for (_, label, a), p in zip(photos, predicted) if label is None]
     said = sum(p is not None for _, p in blank)
     print(f"| blank photos (paper only, desk only): answered a digit | {len(blank)} | {said} | |")
+    if args.numbers:  # a single digit reads as itself: its number is its digit, no stray mark read beside it
+        found = [(d, n) for (_, label, _), d, n in zip(photos, predicted, numbers) if label is not None and d is not None]
+        more = sum(n != str(d) for d, n in found)
+        print(f"| digit photos read as a number other than their digit (read()) | {len(found)} | {more} | |")
     return 0
 
 

@@ -135,11 +135,66 @@ def test_touching_digits_are_cut_apart(clf, sure, mnist):
     assert r["number"] == "3052", r["number"]
 
 
+@pytest.mark.parametrize("deep, pieces", [(1.0, 3), (99.0, 4)])
+def test_a_cut_is_weighed_by_what_a_wide_half_would_read(deep, pieces):
+    """Three rings joined by thin bridges, one mark 3.3 rings wide, and a stand-in classifier sure (0.9) of
+    anything about as wide as tall, less of 1.5 rings (0.35), not of 2 (0.1). Cutting through the middle
+    ring gives two halves of 1.5 rings (0.35 x 0.35), more than a ring and two (0.9 x 0.1): only when a
+    half of two rings counts with what its own cut would read (0.9 x 0.9; split_deep 1.0) is the mark cut
+    at the bridges, into the three rings; without (split_deep 99) the middle ring is cut in two."""
+    from export.reader import PREPROCESSING
+    from export.reader.segment import _split
+
+    yy, xx = np.mgrid[:40, :40]
+    ring = np.abs(np.hypot(yy - 19.5, xx - 19.5) - 16) < 3  # 40 px across, strokes 6 px wide
+    mask = np.zeros((60, 180), bool)
+    for k in range(3):  # rings at x = 10, 57, 104; bridges 7 px long, 4 px tall, at mid-height
+        mask[10:50, 10 + 47 * k:50 + 47 * k] |= ring
+    for x in (48, 95):
+        mask[28:32, x:x + 11] = True
+    d = mask.astype(np.float32)
+    ink = {"d": d, "d3": d, "t": 0.5}
+
+    def classify(x):  # (N, 28, 28) -> (N, 10): how sure, by the ink's width over its height
+        out = np.full((len(x), 10), 0.01, np.float32)
+        for i, a in enumerate(x):
+            ys, xs = np.nonzero(a > 0.2)
+            wide = (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)
+            out[i, 0] = 0.9 if wide < 1.3 else 0.35 if wide < 2 else 0.1  # a ring, 1.5 rings, 2 rings
+        return out
+
+    p = {**PREPROCESSING, "split_deep": deep}
+    masks, _ = _split(ink, mask, (10, 10, 50, 144), 40.0, p, classify)
+    spans = [(int(np.nonzero(m.any(0))[0][0]), int(np.nonzero(m.any(0))[0][-1])) for m in masks]
+    assert len(masks) == pieces, spans
+    if pieces == 3:  # each holds a ring, all but a bridge's few pixels
+        assert all(m[10:50, 10 + 47 * k:50 + 47 * k][ring].mean() > 0.97 for k, m in enumerate(masks)), spans
+
+
+def test_a_stray_stroke_beside_a_single_digit_is_no_digit(clf, sure, mnist):
+    """A short slanted stroke (0.4 of the digit's height) a digit's width from a 6: the number is 6 alone."""
+    six = digits_of(sure, mnist, "6")[0]
+    h, w = six.shape
+    area = np.zeros((h, 3 * w), np.float32)
+    area[:, :w] = six
+    for k in range(int(0.4 * h)):  # a stroke 5 px thick, leaning right, its foot level with the digit's
+        area[h - 1 - k, 2 * w + k // 2:2 * w + k // 2 + 5] = 1
+    r = clf.read(page([area]))
+    assert r["number"] == "6" and r["digit"] == 6, r["number"]
+
+
 def test_two_lines_are_read_top_down(clf, sure, mnist):
     top, bottom = digits_of(sure, mnist, "2718"), digits_of(sure, mnist, "9064", k=1)
     r = clf.read(page([line(top), line(bottom)]))
     assert r["number"] == "2718 9064", r["number"]
     assert [d["box"][1] < 60 + max(p.shape[0] for p in top) for d in r["digits"]] == [True] * 4 + [False] * 4
+
+
+def test_two_short_lines_are_two_lines_not_one_digit(clf, sure, mnist):
+    """Two lines of two digits, close together: their box is about as tall as wide, as one digit's would be."""
+    top, bottom = digits_of(sure, mnist, "25"), digits_of(sure, mnist, "62", k=1)
+    r = clf.read(page([line(top), line(bottom)], leading=10))
+    assert r["number"] == "25 62", r["number"]
 
 
 @pytest.mark.parametrize("turn", [90, -90])

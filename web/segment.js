@@ -107,10 +107,13 @@ function _groups(m, ok, inside, p) {
   // Marks too small to be a digit by themselves may still be parts of one: as dark and as clear of their
   // ground as a digit's marks.
   const least = Math.max(p.mark_ink, p.mark_peak * Math.max(...idx.map((i) => m.peak[i])));
-  // An underline (flat, long, longer than a digit is tall) is part of no digit.
+  // An underline (flat, long, longer than a digit is tall) is part of no digit. A whole mark, and parts near no
+  // digit together, are at least part_rel x the higher median tall (beside a digit, a stray stroke is none).
   const under = (i) => { const h = m.y1[i] - m.y0[i], w = m.x1[i] - m.x0[i]; return h < p.flat_rel * tall && w > p.flat_long * h && w > tall; };
+  const near = heights.filter((v) => v >= p.speck_rel * top).sort((a, b) => a - b);
+  const high = p.part_rel * near[Math.floor(near.length / 2)]; // px
   // Lines from the whole marks; each part goes to the line nearest its centre, within part_reach x tall.
-  const whole = idx.filter((i) => m.y1[i] - m.y0[i] >= p.part_rel * tall && !under(i)), isWhole = new Set(whole);
+  const whole = idx.filter((i) => m.y1[i] - m.y0[i] >= high && !under(i)), isWhole = new Set(whole);
   const rows = _lines(whole, m, p);
   const spans = rows.map((line) => [Math.min(...line.map((i) => m.y0[i])), Math.max(...line.map((i) => m.y1[i]))]);
   const parts = rows.map(() => []);
@@ -128,6 +131,7 @@ function _groups(m, ok, inside, p) {
     for (const g of _columns(line, parts[j], m, tall, p)) {
       const [y0, x0, y1, x1] = _box(g, m), h = y1 - y0, w = x1 - x0;
       if (Math.max(h, w) < p.speck_rel * tall || !g.some((i) => ok[i])) continue; // a speck, a dot, or parts of none
+      if (h < high && !g.some((i) => isWhole.has(i))) continue; // parts near no digit, short as a whole: a stray stroke
       if (h < p.flat_rel * tall && w > p.flat_long * h) continue; // an underline or a dash: flat and long
       keep.push(g);
     }
@@ -363,11 +367,11 @@ async function _number(g, inverted, p, unsure, frame, classify) {
 }
 
 // segment.py _several: are the digits found more than the single digit's reading? Not when they all lie
-// in its box and the evidence says one digit (a 7 and its bar apart).
+// in its box and the evidence says one digit (a 7 and its bar apart); lines of two digits or more never are.
 async function _several(x, box, lines, p, classify) {
   const digits = lines.flat(), [y0, x0, y1, x1] = box;
   const inside = digits.every(({ box: b }) => b[0] >= y0 && b[1] >= x0 && b[2] <= y1 && b[3] <= x1);
-  if (digits.length < 2 || !inside) return true;
+  if (digits.length < 2 || !inside || (lines.length > 1 && lines.every((line) => line.length > 1))) return true;
   if (x1 - x0 <= p.one_wide * (y1 - y0)) return false; // no wider than one digit may be
   // The digits' evidence as two digits would give it: their confidences' geometric mean, squared.
   let logs = 0;

@@ -108,18 +108,23 @@ def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[
     idx = np.nonzero(ok)[0]
     heights = m["y1"][idx] - m["y0"][idx]
     # px: the number's digits' height, the median of the plausible marks' at least speck_rel x the tallest
-    tall = float(np.median(heights[heights >= p["speck_rel"] * heights.max()]))
+    top = heights.max()
+    tall = float(np.median(heights[heights >= p["speck_rel"] * top]))
     # Marks too small to be a digit by themselves (a 5's bar in a small number) may still be parts of one:
     # as dark and as clear of their ground as a digit's marks.
     least = max(p["mark_ink"], p["mark_peak"] * float(m["peak"][ok].max()))
     loose = inside & ~ok & (m["peak"] >= least) & (m["peak"] - m["ground"] >= p["mark_contrast"])
-    # Lines from the whole marks (a digit's height: at least part_rel x tall); each part (shorter: a 5's
-    # bar, a 7's, half a broken 8; a speck) goes to the line nearest its centre, within part_reach x tall
-    # of it (a 5's bar may float above its digit, clear of the line's extent); the others are no digit.
-    # An underline (flat, long, longer than a digit is tall) is part of no digit.
+    # Lines from the whole marks (a digit's height: at least part_rel x the higher median of the heights
+    # above, px; beside a single digit, a stray stroke half its height is no digit, which the median, the
+    # mean of the two, would make one); each part (shorter: a 5's bar, a 7's, half a broken 8; a speck)
+    # goes to the line nearest its centre, within part_reach x tall of it (a 5's bar may float above its
+    # digit, clear of the line's extent); the others are no digit. An underline (flat, long, longer than a
+    # digit is tall) is part of no digit.
+    near = np.sort(heights[heights >= p["speck_rel"] * top])
+    high = p["part_rel"] * float(near[len(near) // 2])
     h, w = m["y1"] - m["y0"], m["x1"] - m["x0"]
     under = (h < p["flat_rel"] * tall) & (w > p["flat_long"] * h) & (w > tall)
-    whole = [int(i) for i in idx if h[i] >= p["part_rel"] * tall and not under[i]]
+    whole = [int(i) for i in idx if h[i] >= high and not under[i]]
     rows = _lines(whole, m, p)
     spans = [(min(m["y0"][i] for i in line), max(m["y1"][i] for i in line)) for line in rows]
     parts = [[] for _ in rows]
@@ -140,6 +145,8 @@ def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[
             h, w = y1 - y0, x1 - x0
             if max(h, w) < p["speck_rel"] * tall or not ok[g].any():
                 continue  # a speck or a dot, small beside the digits, or parts of none
+            if h < high and not any(i in whole for i in g):
+                continue  # parts near no digit, together shorter than a digit: a stray stroke
             if h < p["flat_rel"] * tall and w > p["flat_long"] * h:
                 continue  # an underline or a dash: flat and long
             keep.append(g)
@@ -371,11 +378,12 @@ def _several(x: np.ndarray, box, lines, p: dict, classify) -> bool:
     """Are the digits found more than the single digit's reading (x, its box (y0, x0, y1, x1))? Not when
     they all lie in its box and that box is no wider than one_wide x its height, or the classifier's
     evidence (_two, the box's width in its height) says it is one digit: a digit in strokes apart (a 7
-    and its bar), a wide 2, read as themselves."""
+    and its bar), a wide 2, read as themselves. Lines of two digits or more are never one digit (two short
+    lines close together make a box as tall as wide)."""
     digits = [dg for line in lines for dg in line]
     y0, x0, y1, x1 = box
     inside = all(b[0] >= y0 and b[1] >= x0 and b[2] <= y1 and b[3] <= x1 for b in (dg["box"] for dg in digits))
-    if len(digits) < 2 or not inside:
+    if len(digits) < 2 or not inside or (len(lines) > 1 and all(len(line) > 1 for line in lines)):
         return True
     if x1 - x0 <= p["one_wide"] * (y1 - y0):  # no wider than one digit may be
         return False
