@@ -219,7 +219,7 @@ def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify, con
         right = sub & ~left
         # Each half a whole digit's height (a 7's bar cut off its stem is none).
         if all(_height(half) >= p["part_rel"] * tall for half in (left, right)):
-            halves = []
+            halves = []  # each half as a (H, W) mask of the whole image, as _piece takes them
             for half in (left, right):
                 full = np.zeros_like(mask)
                 full[y0:y1, x0:x1] = half
@@ -235,13 +235,14 @@ def _split(ink: dict, mask: np.ndarray, box, tall: float, p: dict, classify, con
     conf = classify(np.stack(inputs)).max(axis=1)  # (1 + 2 x pairs,): the whole, then each cut's halves
     if not pairs:
         return [mask], float(conf[0])
-    halves = conf[1:].reshape(-1, 2).astype(np.float64)  # (pairs, 2)
+    half_conf = conf[1:].reshape(-1, 2).astype(np.float64)  # (pairs, 2)
     for k, pair in enumerate(pairs if deep else []):
         for j, half in enumerate(pair):
             hb = boxes[k][j]
             if hb[3] - hb[1] > p["split_deep"] * tall:  # read as it would be split, one level deep
-                halves[k, j] = max(halves[k, j], _split(ink, half, hb, tall, p, classify, halves[k, j], False)[1])
-    both = halves.prod(axis=1)
+                _, score = _split(ink, half, hb, tall, p, classify, half_conf[k, j], False)
+                half_conf[k, j] = max(half_conf[k, j], score)
+    both = half_conf.prod(axis=1)
     best = int(np.argmax(both))
     # Two digits when wide and the classifier is surer of the halves than of the whole: by their width in
     # digits' heights plus split_evidence x the log of (the halves' confidences' product / the whole's).
