@@ -13,6 +13,8 @@ would have no truth). The same seed gives the same numbers for both kinds.
     python -m tests.numbers --model artifacts/mnist.onnx --n 300 --seed 0 --markdown
     python -m tests.numbers --write /tmp/numbers --n 40                    # just the images, for a look
     python -m tests.numbers --gallery /tmp/numbers.png [--model ...]       # a contact sheet (with readings)
+    python -m tests.numbers --model artifacts/mnist.onnx --seed 5 --set split_tries=24   # try another number
+                                                                           # of the reader (export/reader/params.py)
 
 Scores: a number is right when the reading equals the truth exactly (lines joined by one space); digits
 right = 1 - (edit distance between the digit strings, spaces left out) / (truth's digits), over all numbers.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import tempfile
 import time
@@ -229,13 +232,15 @@ def write(items, folder: Path) -> list[Path]:
     return paths
 
 
-def read_all(model, paths, threads: int = 1) -> list[str]:
-    """Each image -> the number DigitClassifier(model).read(path) finds ("" for "no digit found")."""
+def read_all(model, paths, threads: int = 1, params: dict | None = None) -> list[str]:
+    """Each image -> the number DigitClassifier(model).read(path) finds ("" for "no digit found"); params:
+    numbers of the reader to use instead of the model's own (PREPROCESSING's keys)."""
     from export.predict import DigitClassifier, ImageError
 
     clf = DigitClassifier(model, threads=threads)
     if not hasattr(clf, "read"):
         raise SystemExit("error: this DigitClassifier has no read() (issue 22's number reader): update export/reader")
+    clf.params.update(params or {})
     out = []
     for p in paths:
         try:
@@ -284,6 +289,29 @@ def report(kind: str, items, readings, markdown: bool) -> None:
               f"{m['turned']}, {m['touching']} touching{fam}]")
 
 
+def overrides(items: list[str]) -> dict:
+    """["KEY=VALUE", ...] -> {KEY: VALUE}: each KEY a number of the reader (PREPROCESSING), each VALUE JSON of
+    the same shape as its default (a number, or a list of numbers). ValueError naming the bad item."""
+    from export.reader.params import PREPROCESSING
+
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in PREPROCESSING:
+            raise ValueError(f"--set {item}: KEY=VALUE with KEY one of the reader's numbers (export/reader/params.py)")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        default = PREPROCESSING[key]
+        numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not (numeric(value) if numeric(default) else isinstance(value, list) and all(map(numeric, value))):
+            raise ValueError(f"--set {item}: {key} takes {'a number' if numeric(default) else 'a JSON list of numbers'}, "
+                             f"like its default {json.dumps(default)}")
+        out[key] = value
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="an exported .onnx: read every number and print the tables and misses")
@@ -294,7 +322,14 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="tables in Markdown")
     ap.add_argument("--write", type=Path, metavar="DIR", help="save the images here (default: a temporary folder)")
     ap.add_argument("--gallery", type=Path, metavar="FILE.png", help="a contact sheet of the first 16 of each kind")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="read with this number of the reader instead of the model's (export/reader/params.py); repeatable")
     args = ap.parse_args(argv)
+    try:
+        params = overrides(args.set)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.digits[0] < 1 or args.digits[1] < args.digits[0]:
         print(f"error: --digits {args.digits[0]} {args.digits[1]}: need 1 <= MIN <= MAX", file=sys.stderr)
         return 2
@@ -314,10 +349,10 @@ def main(argv=None) -> int:
             paths = write(items, (args.write or Path(tmp)) / kind)
             if args.model:
                 t0 = time.perf_counter()
-                readings[kind] = read_all(args.model, paths)
+                readings[kind] = read_all(args.model, paths, params=params)
                 dt = time.perf_counter() - t0
-                print(f"{kind}: read in {dt:.1f} s ({dt / len(paths) * 1000:.0f} ms a number, 1 thread)",
-                      file=sys.stderr)
+                print(f"{kind}: read in {dt:.1f} s ({dt / len(paths) * 1000:.0f} ms a number, 1 thread)"
+                      + "".join(f", {k}={v}" for k, v in params.items()), file=sys.stderr)
                 report(kind, items, readings[kind], args.markdown)
     if args.gallery:
         shown = [(it, r) for kind in kinds for it, r in zip(sets[kind][:16], readings.get(kind, [None] * 16))]

@@ -135,6 +135,23 @@ def test_touching_digits_are_cut_apart(clf, sure, mnist):
     assert r["number"] == "3052", r["number"]
 
 
+def test_the_benchmark_reads_with_the_numbers_it_is_given(good_model, sure, mnist, tmp_path, capsys):
+    """`python -m tests.numbers --set KEY=VALUE` reads with that number of the reader: never trying a cut
+    (split_try 99), the touching pairs of the test above are not all cut apart. A key or value the reader
+    has not is refused in one line."""
+    from tests.numbers import main, read_all
+
+    a, b, c, d = digits_of(sure, mnist, "3052")
+    path = tmp_path / "3052.png"
+    page([line([line([a, b], gap=-3), line([c, d], gap=-3)], gap=24)]).save(path)
+    assert read_all(good_model, [path]) == ["3052"]
+    assert len(read_all(good_model, [path], params={"split_try": 99})[0]) < 4  # a pair left whole
+    for bad in ("nonsense=1", "split_slants=3", "split_try", "split_try=[1]"):
+        assert main(["--set", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: --set {bad}:"), err
+
+
 @pytest.mark.parametrize("deep, pieces", [(1.0, 3), (99.0, 4)])
 def test_a_cut_is_weighed_by_what_a_wide_half_would_read(deep, pieces):
     """Three rings joined by thin bridges, one mark 3.3 rings wide, and a stand-in classifier sure (0.9) of
