@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import sys
 import tempfile
 import time
@@ -304,7 +305,7 @@ def overrides(items: list[str]) -> dict:
         except json.JSONDecodeError:
             value = None
         default = PREPROCESSING[key]
-        numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         if not (numeric(value) if numeric(default) else isinstance(value, list) and all(map(numeric, value))):
             raise ValueError(f"--set {item}: {key} takes {'a number' if numeric(default) else 'a JSON list of numbers'}, "
                              f"like its default {json.dumps(default)}")

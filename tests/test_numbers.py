@@ -146,7 +146,7 @@ def test_the_benchmark_reads_with_the_numbers_it_is_given(good_model, sure, mnis
     page([line([line([a, b], gap=-3), line([c, d], gap=-3)], gap=24)]).save(path)
     assert read_all(good_model, [path]) == ["3052"]
     assert len(read_all(good_model, [path], params={"split_try": 99})[0]) < 4  # a pair left whole
-    for bad in ("nonsense=1", "split_slants=3", "split_try", "split_try=[1]"):
+    for bad in ("nonsense=1", "split_slants=3", "split_try", "split_try=[1]", "split_at=NaN"):
         assert main(["--set", bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: --set {bad}:"), err

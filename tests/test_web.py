@@ -38,7 +38,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 FILES = 500  # MNIST test digits rendered as PNG files for the parity test
 # Photo-like files from tests/photos.py (saved as PNG) for the parity test: 50 of seed 0 cover every family (the
-# test checks), as 100 did, in 17 s less.
+# test checks), as 100 did, in 12 s less.
 PHOTOS, BLANK_PHOTOS = 50, 10
 NUMBERS = 15  # numbers of each kind (clean scans, photos) from tests/numbers.py for the number parity test
 # Measured (headless Chromium 2026-11): the page's 28x28 input equals predict.py's to within
