@@ -295,6 +295,7 @@ def overrides(items: list[str]) -> dict:
     the same shape as its default (a number, or a list of numbers). ValueError naming the bad item."""
     from export.reader.params import PREPROCESSING
 
+    numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     out = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -305,7 +306,6 @@ def overrides(items: list[str]) -> dict:
         except json.JSONDecodeError:
             value = None
         default = PREPROCESSING[key]
-        numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         if not (numeric(value) if numeric(default) else isinstance(value, list) and all(map(numeric, value))):
             raise ValueError(f"--set {item}: {key} takes {'a number' if numeric(default) else 'a JSON list of numbers'}, "
                              f"like its default {json.dumps(default)}")
