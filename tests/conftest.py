@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,12 +41,73 @@ def timed_on_one_core(model, photo, reading: str) -> tuple[str, float]:
 
 
 
+def _cli_child(args, cwd: str, env: dict, out: str, err: str) -> None:
+    """In a child forked from the launcher (below): `python -m src.train *args` in cwd with env, its stdout and
+    stderr written to the files out and err; exits with the command's status, as the interpreter would."""
+    import atexit
+    import runpy
+    import signal
+    import traceback
+
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    sys.stdout.reconfigure(write_through=True)  # as PYTHONUNBUFFERED=1 would have it
+    sys.argv, sys.path[0] = [str(REPO / "src" / "train.py"), *args], cwd  # `python -m` puts the cwd first
+    code, interrupted = 0, False
+    try:
+        runpy.run_module("src.train", run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:  # sys.exit("error: ..."): the interpreter prints the message and exits 1
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException as e:
+        traceback.print_exc()
+        code, interrupted = 1, isinstance(e, KeyboardInterrupt)
+    atexit._run_exitfuncs()  # what the interpreter runs at exit (multiprocessing's child would skip it)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if interrupted:  # the interpreter ends an uncaught Ctrl-C by SIGINT: the status -2 a subprocess reports
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)
+
+
+_LAUNCHER = None
+
+
+def _launcher():
+    """A forkserver that has imported src.train (torch, Lightning: 3-4 s) once: each CLI run is a child forked
+    from it, a process of its own with its own exit status, signals and output, without paying the imports."""
+    global _LAUNCHER
+    if _LAUNCHER is None:
+        import multiprocessing
+
+        _LAUNCHER = multiprocessing.get_context("forkserver")
+        _LAUNCHER.set_forkserver_preload(["src.train", "tests.conftest"])
+    return _LAUNCHER
+
+
 def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """Run `python -m src.train ...` the way a user does, in a subprocess."""
+    """Run `python -m src.train ...` the way a user does, in a process of its own (forked from one that has
+    already imported torch and Lightning, which a CLI run would otherwise spend 3-4 s on)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "src.train", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    command = [sys.executable, "-m", "src.train", *args]
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        child = _launcher().Process(target=_cli_child, args=([str(a) for a in args], str(cwd), env, out, err))
+        child.start()
+        child.join(timeout)
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+            raise subprocess.TimeoutExpired(command, timeout)
+        read = lambda path: Path(path).read_text(errors="replace") if os.path.exists(path) else ""
+        proc = subprocess.CompletedProcess(command, child.exitcode, read(out), read(err))
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
     return proc
