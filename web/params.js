@@ -12,7 +12,7 @@ export const BATCH = 256;
 export const DEFAULTS = {
   labels: [...Array(10).keys()].map(String),
   preprocessing: {
-    fit: 20, canvas: 28, stroke: 2.3, stroke_max: 2.5, thin: 0.8, work: 320, luma: [0.299, 0.587, 0.114],
+    fit: 20, canvas: 28, stroke: 2.3, stroke_max: 3.0, thin: 0.8, work: 320, luma: [0.299, 0.587, 0.114],
     polarity_window: 0.3, polarity_min_side: 64, sheet_wide: [0.5, 0.75],
     paper_window: 0.3, paper_core: 0.5, core_max: 0.5, core_ring: 3, paper_speck: 3, speck_dark: 0.5, paper_floor: 0.45, min_ink: 0.25, ink_rel: 0.25, noise_k: 5,
     line_noise: 0.07, line_thin: 0.02, line_length: 0.15, line_tilt: 10, line_gap: 5, line_span: 0.4, line_family: 3,
