@@ -40,7 +40,6 @@ def timed_on_one_core(model, photo, reading: str) -> tuple[str, float]:
     return value, float(seconds)
 
 
-
 def _cli_child(args, cwd: str, env: dict, out: str, err: str) -> None:
     """In a child forked from the launcher (below): `python -m src.train *args` in cwd with env, its stdout and
     stderr written to the files out and err; exits with the command's status, as the interpreter would."""
