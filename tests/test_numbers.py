@@ -188,6 +188,31 @@ def test_a_cut_is_weighed_by_what_a_wide_half_would_read(deep, pieces):
         assert all(m[10:50, 10 + 47 * k:50 + 47 * k][ring].mean() > 0.97 for k, m in enumerate(masks)), spans
 
 
+def test_the_number_reader_reads_each_piece_moved_a_pixel_each_way():
+    """read_shift 1: each input is read as the mean of five reads, itself and moved 1 px down, up, right
+    and left, zeros moved in (a pixel at the edge is not wrapped round to the other side). A stand-in
+    classifier returns the input's pixels at ten places: the mean is the input's 5-point cross average."""
+    from export.reader.segment import _shifted
+
+    at = [(0, 0), (0, 27), (5, 5), (9, 12), (10, 11), (10, 12), (10, 13), (11, 12), (14, 14), (27, 27)]
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 28, 28)).astype(np.float32)
+    x[0, 27, 27] = 9.0  # its copies moved down or right would wrap to (0, 27), (27, 0), (0, 0)
+    calls = []
+
+    def classify(b):  # (N, 28, 28) -> (N, 10)
+        calls.append(len(b))
+        return np.stack([b[:, r, c] for r, c in at], axis=1)
+
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    cross = (padded[:, 1:-1, 1:-1] + padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1]
+             + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]) / 5
+    got = _shifted(classify, 1)(x)
+    assert calls == [15] and got.shape == (3, 10)
+    np.testing.assert_allclose(got, np.stack([cross[:, r, c] for r, c in at], axis=1), rtol=1e-6)
+    assert _shifted(classify, 0) is classify  # read_shift 0: read once
+
+
 def test_a_stray_stroke_beside_a_single_digit_is_no_digit(clf, sure, mnist):
     """A short slanted stroke (0.4 of the digit's height) a digit's width from a 6: the number is 6 alone."""
     six = digits_of(sure, mnist, "6")[0]

@@ -333,16 +333,14 @@ async function _digits(ink, p, classify, marks = null) {
   return lines.map((line) => line.map(([x, box]) => ({ input: x, box, probs: probs[n++] })));
 }
 
-// segment.py _evidence: mean log-confidence over a number's digits (probabilities per digit).
-function _evidence(probs) {
-  if (!probs.length) return -Infinity;
+// segment.py _evidence: mean log-confidence over a number's digits (per line, as _digits gives them).
+function _evidence(lines) {
+  const digits = lines.flat();
+  if (!digits.length) return -Infinity;
   let s = 0;
-  for (const q of probs) s += Math.log(Math.max(Math.max(...q), 1e-30));
-  return s / probs.length;
+  for (const dg of digits) s += Math.log(Math.max(Math.max(...dg.probs), 1e-30));
+  return s / digits.length;
 }
-
-// np.rot90(x, 2) of a square canvas x canvas input: upside down.
-const upsideDown = (x) => Float32Array.from(x).reverse();
 
 // segment.py _number: steps 3-7 for a number -> {input, info (with the single digit's box), lines}.
 async function _number(g, inverted, p, unsure, frame, classify) {
@@ -354,14 +352,11 @@ async function _number(g, inverted, p, unsure, frame, classify) {
     const lines = await _digits(ink, p, classify, marks);
     return { input: x, info: ink.info, lines: (await _several(x, box, lines, p, classify)) ? lines : [] };
   }
-  // A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
-  // is the one whose digits, these same pieces as read or upside down, the classifier is surer of.
-  let lines = await _digits(_turn(ink, 1), p, classify), k = 1;
-  const flat = lines.flat();
-  if (flat.length && _evidence(await classify(flat.map((dg) => upsideDown(dg.input)))) > _evidence(flat.map((dg) => dg.probs))) {
-    k = -1;
-    lines = await _digits(_turn(ink, -1), p, classify);
-  }
+  // A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
+  // digits the classifier is surer of (counterclockwise on a tie), each way cut and grouped afresh.
+  let k = 1, lines = await _digits(_turn(ink, 1), p, classify);
+  const other = await _digits(_turn(ink, -1), p, classify);
+  if (_evidence(other) > _evidence(lines)) [k, lines] = [-1, other];
   for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);
   return { input: x, info: ink.info, lines };
 }
@@ -380,9 +375,35 @@ async function _several(x, box, lines, p, classify) {
   return _two(x1 - x0, y1 - y0, both, Math.max(...(await classify([x]))[0]), p);
 }
 
-// segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line}.
-// An ImageError exactly when the single digit's reading raises one.
+// segment.py _shifted: classify reading each input as the mean of its probabilities over the input and
+// its copies moved px up, down, left and right (zeros moved in); px <= 0: classify itself.
+function _shifted(classify, px, canvas) {
+  if (px <= 0) return classify;
+  return async (xs) => {
+    const moved = [...xs];
+    for (const [dy, dx] of [[px, 0], [-px, 0], [0, px], [0, -px]]) {
+      for (const x of xs) {
+        const y = new Float32Array(x.length);
+        for (let r = Math.max(0, dy); r < Math.min(canvas, canvas + dy); r++) {
+          for (let c = Math.max(0, dx); c < Math.min(canvas, canvas + dx); c++) y[r * canvas + c] = x[(r - dy) * canvas + c - dx];
+        }
+        moved.push(y);
+      }
+    }
+    const probs = await classify(moved), n = xs.length;
+    return xs.map((_, i) => {
+      const q = new Float32Array(probs[i].length);
+      for (let v = 0; v < 5; v++) for (let j = 0; j < q.length; j++) q[j] += probs[v * n + i][j];
+      return q.map((s) => s / 5);
+    });
+  };
+}
+
+// segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line}, the
+// number's pieces read with classify moved by read_shift px. An ImageError exactly when the single digit's
+// reading raises one.
 export async function read_number(image, p, classify) {
+  classify = _shifted(classify, Math.trunc(p.read_shift), p.canvas);
   const { readings, gray, frame } = _polar(image, p);
   for (let i = 0; i < readings.length; i++) {
     try {

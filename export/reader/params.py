@@ -83,5 +83,7 @@ PREPROCESSING = {
     "split_at": 1.11,  # ... it is two when width / height + 1.5 x ln(the halves' confidences' product /
     "split_evidence": 1.5,  # the whole's) > 1.11 (a model trained with not-digits is unsure of two digits as one, of
     #                         half a digit; chosen on 300 generated numbers of each kind, seed 5: tests/numbers.py)
+    "read_shift": 1,  # the number's pieces are read as the mean of the classifier's probabilities over the
+    #                   canvas and its copies moved 1 px up, down, left, right (0: read once; segment._shifted)
 }
 DEFAULTS = {"labels": [str(d) for d in range(10)], "preprocessing": PREPROCESSING}

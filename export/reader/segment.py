@@ -12,8 +12,8 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
     evidence say two (_two; the classifier, trained with not-digits, is unsure of a pair or a piece); a
     half that may be two digits itself (three touching) is weighed by its own best cut;
   - turned 90 degrees: when the marks stand in a column (a number written along the long side of a
-    sheet, photographed turned), the image is turned and read; the way of the two is the one whose
-    digits the classifier reads with the higher mean log-confidence: the whole number decides;
+    sheet, photographed turned), the image is turned and read both ways; the way is the one whose digits
+    the classifier reads with the higher mean log-confidence: the whole number decides;
   - one digit: digits found all within the single digit's box, no wider than one digit may be, are that
     digit (a 7 and its bar apart).
 Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every number
@@ -343,11 +343,11 @@ def _digits(ink: dict, p: dict, classify, marks=None) -> list[list[dict]]:
     return out
 
 
-def _evidence(probs: np.ndarray) -> float:
-    """Mean log-confidence over a number's digits, (N, classes) probabilities: the evidence for one way of
+def _evidence(lines) -> float:
+    """Mean log-confidence over a number's digits (as _digits gives them): the evidence for one way of
     turning it."""
-    conf = probs.max(axis=1).astype(np.float64)
-    return float(np.mean(np.log(np.maximum(conf, 1e-30)))) if len(probs) else -np.inf
+    conf = np.array([float(dg["probs"].max()) for line in lines for dg in line])
+    return float(np.mean(np.log(np.maximum(conf, 1e-30)))) if len(conf) else -np.inf
 
 
 def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classify):
@@ -360,15 +360,11 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
     if not _vertical(*marks[:2], p):
         lines = _digits(ink, p, classify, marks)
         return x, ink["info"], lines if _several(x, box, lines, p, classify) else []
-    # A column of marks: the number turned 90 degrees. Read it turned counterclockwise; the way of the two
-    # is the one whose digits, these same pieces as read or turned upside down, the classifier is surer of
-    # on the whole (the mean log-confidence); read again when that is the other way.
-    lines = _digits(_turn(ink, 1), p, classify)
-    flat = [dg["input"] for line in lines for dg in line]
-    k = 1
-    if flat and _evidence(classify(np.stack([np.rot90(a, 2) for a in flat]))) > _evidence(
-            np.stack([dg["probs"] for line in lines for dg in line])):
-        k, lines = -1, _digits(_turn(ink, -1), p, classify)
+    # A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
+    # digits the classifier is surer of on the whole (the mean log-confidence; counterclockwise on a tie).
+    # Each way is cut and grouped afresh: the pieces of the wrong way, merely turned upside down, are not
+    # the pieces the right way cuts.
+    k, lines = max(((k, _digits(_turn(ink, k), p, classify)) for k in (1, -1)), key=lambda kl: _evidence(kl[1]))
     for line in lines:
         for dg in line:
             dg["box"] = _unturn(dg["box"], k, g.shape)
@@ -395,8 +391,33 @@ def _several(x: np.ndarray, box, lines, p: dict, classify) -> bool:
     return _two(x1 - x0, y1 - y0, both, float(classify(x[None]).max()), p)
 
 
+def _shifted(classify, px: int):
+    """classify reading each input as the mean of its probabilities over the input and its copies moved px
+    up, down, left and right (zeros moved in). A digit cut from a number sits less well in its canvas than
+    a digit alone (a neighbour's tail, a bit of its own lost, moves its centre of mass): the mean of the
+    five reads whole numbers better (docs/results.md); a digit alone reads no better, and predict() reads
+    it once."""
+    if px <= 0:
+        return classify
+
+    def read(x: np.ndarray) -> np.ndarray:  # (N, canvas, canvas) -> (N, classes)
+        moved = [x]
+        for axis in (1, 2):
+            for d in (px, -px):
+                y = np.zeros_like(x)
+                src = [slice(None)] * 3
+                dst = [slice(None)] * 3
+                src[axis], dst[axis] = (slice(0, -d), slice(d, None)) if d > 0 else (slice(-d, None), slice(0, d))
+                y[tuple(dst)] = x[tuple(src)]
+                moved.append(y)
+        return classify(np.concatenate(moved)).reshape(len(moved), len(x), -1).mean(axis=0)
+    return read
+
+
 def read_number(image, p: dict, classify):
     """Any image -> (the single digit's input (canvas, canvas), the info of --explain, the digits per line
     as _digits gives them, boxes in working pixels). classify: (N, canvas, canvas) float32 -> (N, classes)
-    probabilities. ImageError exactly when the single digit's reading raises it."""
+    probabilities; the number's pieces are read with it moved by read_shift px (_shifted). ImageError
+    exactly when the single digit's reading raises it."""
+    classify = _shifted(classify, int(p["read_shift"]))
     return _polar(image, p, lambda g, inverted, p, unsure, frame: _number(g, inverted, p, unsure, frame, classify))
