@@ -3,8 +3,9 @@
 // extents overlap; shorter parts to the nearest line), digits left to right (whole marks, with the parts
 // they overlap; pieces joined where the classifier reads them better as one), specks, dots and underlines
 // left out, touching digits cut in two where the width and the classifier's evidence say two, a number
-// turned 90 degrees read the way the classifier is surer of on the whole. Each digit then goes through
-// MNIST's own steps into its own canvas x canvas input.
+// turned 90 degrees read both ways and kept the way the classifier is surer of on the whole. Each digit
+// then goes through MNIST's own steps into its own canvas x canvas input; every input it classifies is
+// read five times, moved a pixel each way (_shifted).
 //
 // `classify` is async here (onnxruntime-web): Float32Array(canvas * canvas)[] -> Float32Array(classes)[]
 // of probabilities; so are the functions that call it. The decisions are segment.py's, in its order.

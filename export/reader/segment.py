@@ -16,8 +16,9 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
     the classifier reads with the higher mean log-confidence: the whole number decides;
   - one digit: digits found all within the single digit's box, no wider than one digit may be, are that
     digit (a 7 and its bar apart).
-Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every number
-of it is in PREPROCESSING (params.py).
+Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every input
+the number reader classifies, to weigh a cut or to read a digit, is read five times, moved a pixel each
+way (_shifted). Every number of it is in PREPROCESSING (params.py).
 """
 
 from __future__ import annotations
