@@ -391,11 +391,11 @@ function _shifted(classify, px, canvas) {
         moved.push(y);
       }
     }
-    const probs = await classify(moved), n = xs.length;
+    const probs = await classify(moved), n = xs.length, reads = moved.length / n;
     return xs.map((_, i) => {
       const q = new Float32Array(probs[i].length);
-      for (let v = 0; v < 5; v++) for (let j = 0; j < q.length; j++) q[j] += probs[v * n + i][j];
-      return q.map((s) => s / 5);
+      for (let v = 0; v < reads; v++) for (let j = 0; j < q.length; j++) q[j] += probs[v * n + i][j];
+      return q.map((s) => s / reads);
     });
   };
 }

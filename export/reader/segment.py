@@ -402,15 +402,11 @@ def _shifted(classify, px: int):
         return classify
 
     def read(x: np.ndarray) -> np.ndarray:  # (N, canvas, canvas) -> (N, classes)
-        moved = [x]
-        for axis in (1, 2):
-            for d in (px, -px):
-                y = np.zeros_like(x)
-                src = [slice(None)] * 3
-                dst = [slice(None)] * 3
-                src[axis], dst[axis] = (slice(0, -d), slice(d, None)) if d > 0 else (slice(-d, None), slice(0, d))
-                y[tuple(dst)] = x[tuple(src)]
-                moved.append(y)
+        h, w = x.shape[1:]
+        padded = np.pad(x, ((0, 0), (px, px), (px, px)))  # zeros around: what a move brings in
+        # moved down dy and right dx: out[r, c] = x[r - dy, c - dx], i.e. padded[r - dy + px, c - dx + px]
+        moved = [x] + [padded[:, px - dy:px - dy + h, px - dx:px - dx + w]
+                       for dy, dx in ((px, 0), (-px, 0), (0, px), (0, -px))]
         return classify(np.concatenate(moved)).reshape(len(moved), len(x), -1).mean(axis=0)
     return read
 
