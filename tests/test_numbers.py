@@ -213,6 +213,33 @@ def test_the_number_reader_reads_each_piece_moved_a_pixel_each_way():
     assert _shifted(classify, 0) is classify  # read_shift 0: read once
 
 
+def test_a_number_is_read_again_on_a_crop_around_it(clf, sure, mnist):
+    """second_look: a number small on a big page is read a second time, on the page cropped to its digits
+    with a digit's size around them, at the crop's own finer working scale (here 1 px, not 3), and that
+    reading is kept: its digits and boxes are those of reading the crop itself, moved to the page's px."""
+    from export.reader.segment import _around
+
+    ink_ = line(digits_of(sure, mnist, "4071"))
+    big = np.zeros((900, 1200), np.float32)
+    big[400:400 + ink_.shape[0], 500:500 + ink_.shape[1]] = ink_
+    img = page([big], margin=0)
+    once = DigitClassifier(clf.model, threads=1)
+    once.params = {**clf.params, "second_look": 0}
+    first = once.read(img)
+    assert first["number"] == "4071"
+    assert all(v % 3 == 0 for d in first["digits"] for v in d["box"][:2])  # working px of 3x3 page px
+    y0, x0, y1, x1 = _around(first["digits"], (img.height, img.width), clf.params)
+    m = clf.params["second_look"] * max(np.median([d["box"][3] - d["box"][1] for d in first["digits"]]),
+                                        np.median([d["box"][2] - d["box"][0] for d in first["digits"]]))
+    assert (x0, y0) == (first["digits"][0]["box"][0] - int(m), min(d["box"][1] for d in first["digits"]) - int(m))
+    near = once.read(img.crop((x0, y0, x1, y1)))
+    got = clf.read(img)
+    assert got["number"] == near["number"] == "4071"
+    assert [d["box"] for d in got["digits"]] == [[b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0] for b in (d["box"] for d in near["digits"])]
+    assert [d["box"] for d in got["digits"]] != [d["box"] for d in first["digits"]]
+    assert _around([{"box": [10, 10, 50, 90]}, {"box": [60, 10, 100, 90]}], (100, 110), clf.params) is None  # all of it
+
+
 def test_a_stray_stroke_beside_a_single_digit_is_no_digit(clf, sure, mnist):
     """A short slanted stroke (0.4 of the digit's height) a digit's width from a 6: the number is 6 alone."""
     six = digits_of(sure, mnist, "6")[0]

@@ -281,6 +281,11 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
         if path.suffix == ".png":  # a JPEG: the page decodes RGB, predict.py the file's own Y (close, not equal)
             assert np.abs(np.array([d["probs"] for d in got["digits"]]) - [d["probs"] for d in want["digits"]]).max() <= 1e-4
         assert got["digit"] == want["digit"]
+    once = DigitClassifier(good_model)
+    once.params = {**clf.params, "second_look": 0}  # the numbers whose crop was read again: boxes of the crop's scale
+    looked = [p.name for p in paths if [d["box"] for d in once.read(p)["digits"]] != [d["box"] for d in results[p.name]["digits"]]]
+    print(f"{len(looked)} of the {len(paths)} generated numbers read again on a crop")
+    assert len(looked) >= 3, looked  # so the page's second look is checked too (measured: 7 of the 30)
     assert page.page.get_by_test_id("number").text_content() == results[paths[0].name]["number"]
     boxes = page.page.locator("[data-testid^=digit-box-]")
     assert boxes.count() == len(results[paths[0].name]["digits"])

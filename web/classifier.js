@@ -13,7 +13,7 @@
 // a clear message before onnxruntime sees it.
 
 import { DEFAULTS } from "./params.js";
-import { read_number } from "./segment.js";
+import { _placed, read_number } from "./segment.js";
 
 // classifier.py ModelError: the model file cannot be used; the message is the reason, one line.
 export class ModelError extends Error {}
@@ -158,13 +158,13 @@ export async function readNumber(image, params, labels, classify) {
   const { input, info, lines: found } = await read_number(image, params, classify);
   const probs = (await classify([input]))[0], digit = argmax(probs); // the single digit, as predict() reads it
   // One digit: the single digit's own reading (its parts, its box).
-  const lines = found.reduce((n, line) => n + line.length, 0) <= 1 ? [[{ input, box: info.box, probs }]] : found;
-  const [f, [h, w]] = [info.factor, info.shape], digits = [], words = [];
+  const lines = found.reduce((n, line) => n + line.length, 0) <= 1 ? [[{ input, box: _placed(info.box, info), probs }]] : found;
+  const digits = [], words = [];
   for (const line of lines) {
     let word = "";
     for (const dg of line) {
-      const k = argmax(dg.probs), [y0, x0, y1, x1] = dg.box; // working px -> the image's (f x f each)
-      digits.push({ digit: k, confidence: dg.probs[k], probs: dg.probs, box: [x0 * f, y0 * f, Math.min(x1 * f, w), Math.min(y1 * f, h)], input: dg.input });
+      const k = argmax(dg.probs);
+      digits.push({ digit: k, confidence: dg.probs[k], probs: dg.probs, box: dg.box, input: dg.input });
       word += labels[k] ?? String(k);
     }
     words.push(word);

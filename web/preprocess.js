@@ -20,9 +20,15 @@ import { _threshold } from "./rules.js";
 // {readings: [inverted], gray(inverted) -> dark ink on light paper, frame: [f, [H, W] of the input]}.
 // Each reading is tried in turn until one finds a digit (_steps below, segment.js's read_number).
 export function _polar(image, p) {
+  return _polar_grey(_grey(image, p.luma), p);
+}
+
+// preprocess.py _polar_grey: _polar on the input already grey, {h, w, px} (segment.js reads a crop of it
+// again).
+export function _polar_grey(a, p) {
   // 1. Grey working image, longer side work..2*work-1 px (or smaller if the input is), each f x f block
   //    its darkest pixel: thin dark strokes survive the reduction.
-  const a = _grey(image, p.luma), f = _factor([a.h, a.w], Math.trunc(p.work)), g = _shrink(a, f, false);
+  const f = _factor([a.h, a.w], Math.trunc(p.work)), g = _shrink(a, f, false);
   // 2. Polarity: dark ink on light paper (when unsure, the second reading if the first finds no digit).
   //    Light ink is reduced by its lightest pixel instead, then inverted.
   const readings = _polarities(g, _odd(p.polarity_window * Math.min(g.h, g.w), 3), p);

@@ -5,14 +5,15 @@
 // left out, touching digits cut in two where the width and the classifier's evidence say two, a number
 // turned 90 degrees read both ways and kept the way the classifier is surer of on the whole. Each digit
 // then goes through MNIST's own steps into its own canvas x canvas input; every input it classifies is
-// read five times, moved a pixel each way (_shifted).
+// read five times, moved a pixel each way (_shifted). A number of two digits or more is read a second
+// time on a crop of the input around its digits (read_number's second look).
 //
 // `classify` is async here (onnxruntime-web): Float32Array(canvas * canvas)[] -> Float32Array(classes)[]
 // of probabilities; so are the functions that call it. The decisions are segment.py's, in its order.
 
-import { ImageError } from "./image.js";
+import { ImageError, _grey } from "./image.js";
 import { _paint, _plausible } from "./marks.js";
-import { _ink, _input, _one, _polar } from "./preprocess.js";
+import { _ink, _input, _one, _polar_grey } from "./preprocess.js";
 
 // np.median of integers or float64 values: the middle one, or the mean of the two middle ones.
 function median64(values) {
@@ -400,12 +401,35 @@ function _shifted(classify, px, canvas) {
   };
 }
 
-// segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line}, the
-// number's pieces read with classify moved by read_shift px. An ImageError exactly when the single digit's
-// reading raises one.
-export async function read_number(image, p, classify) {
-  classify = _shifted(classify, Math.trunc(p.read_shift), p.canvas);
-  const { readings, gray, frame } = _polar(image, p);
+// segment.py _placed: a box [y0, x0, y1, x1] in the working pixels of a reading (its info: factor f, the
+// [H, W] it read) -> [x0, y0, x1, y1] in the input's pixels, that reading's image lying at `at` [y, x].
+export function _placed(box, info, at = [0, 0]) {
+  const f = info.factor, [h, w] = info.shape, [ay, ax] = at, [y0, x0, y1, x1] = box;
+  return [ax + x0 * f, ay + y0 * f, ax + Math.min(x1 * f, w), ay + Math.min(y1 * f, h)];
+}
+
+// segment.py _around: the crop [y0, x0, y1, x1] of an [H, W] input to read a number again: its digits'
+// boxes ([x0, y0, x1, y1], input px) with second_look x a digit's size around them; null when that is
+// more than second_look_area of the input.
+function _around(digits, [h, w], p) {
+  const b = digits.map((dg) => dg.box);
+  const size = Math.max(median64(b.map((q) => q[3] - q[1])), median64(b.map((q) => q[2] - q[0])));
+  const m = Math.trunc(p.second_look * size);
+  const crop = [Math.max(Math.min(...b.map((q) => q[1])) - m, 0), Math.max(Math.min(...b.map((q) => q[0])) - m, 0),
+    Math.min(Math.max(...b.map((q) => q[3])) + m, h), Math.min(Math.max(...b.map((q) => q[2])) + m, w)];
+  return (crop[2] - crop[0]) * (crop[3] - crop[1]) <= p.second_look_area * h * w ? crop : null;
+}
+
+// The rows y0..y1-1, columns x0..x1-1 of a grey {h, w, px} (numpy's a[y0:y1, x0:x1]).
+function _crop(a, [y0, x0, y1, x1]) {
+  const px = new a.px.constructor((y1 - y0) * (x1 - x0));
+  for (let y = y0; y < y1; y++) px.set(a.px.subarray(y * a.w + x0, y * a.w + x1), (y - y0) * (x1 - x0));
+  return { h: y1 - y0, w: x1 - x0, px };
+}
+
+// segment.py _polar's loop for the number: each polarity in turn until one finds a digit.
+async function _polar_number(a, p, classify) {
+  const { readings, gray, frame } = _polar_grey(a, p);
   for (let i = 0; i < readings.length; i++) {
     try {
       return await _number(gray(readings[i]), readings[i], p, readings.length > 1, frame, classify);
@@ -413,4 +437,29 @@ export async function read_number(image, p, classify) {
       if (!(e instanceof ImageError) || i === readings.length - 1) throw e;
     }
   }
+}
+
+// segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line,
+// boxes [x0, y0, x1, y1] in the input's pixels}, the number's pieces read with classify moved by
+// read_shift px. An ImageError exactly when the single digit's reading raises one. A number of two
+// digits or more is read again on a crop of the input around them (second_look x a digit's size more
+// each way) when that is at most second_look_area of the input, and that reading kept when it finds two
+// digits or more.
+export async function read_number(image, p, classify) {
+  classify = _shifted(classify, Math.trunc(p.read_shift), p.canvas);
+  const a = _grey(image, p.luma);
+  const { input, info, lines: found } = await _polar_number(a, p, classify);
+  let lines = found.map((line) => line.map((dg) => ({ ...dg, box: _placed(dg.box, info) })));
+  const digits = lines.flat();
+  const crop = digits.length > 1 && p.second_look > 0 ? _around(digits, [a.h, a.w], p) : null;
+  if (crop) {
+    let again = [], near = null;
+    try {
+      ({ info: near, lines: again } = await _polar_number(_crop(a, crop), p, classify));
+    } catch (e) {
+      if (!(e instanceof ImageError)) throw e; // nothing on the crop: keep the first reading
+    }
+    if (again.flat().length > 1) lines = again.map((line) => line.map((dg) => ({ ...dg, box: _placed(dg.box, near, crop.slice(0, 2)) })));
+  }
+  return { input, info, lines };
 }

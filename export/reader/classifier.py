@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from .params import BATCH, DEFAULTS, PREPROCESSING
 from .preprocess import preprocess
-from .segment import read_number
+from .segment import _placed, read_number
 
 
 class ModelError(Exception):
@@ -110,17 +110,14 @@ class DigitClassifier:
         x, info, lines = read_number(image, self.params, self._probs)
         one = self.predict_arrays(x[None])[0]  # the single most prominent digit, as predict() reads it
         if sum(map(len, lines)) <= 1:  # one digit: the single digit's own reading (its parts, its box)
-            lines = [[{"input": x, "box": info["box"], "probs": one.probs}]]
-        f, (h, w) = info["factor"], info["shape"]
+            lines = [[{"input": x, "box": _placed(info["box"], info), "probs": one.probs}]]
         digits, words = [], []
         for line in lines:
             word = ""
             for dg in line:
                 k = int(np.argmax(dg["probs"]))
-                y0, x0, y1, x1 = dg["box"]  # working px -> the input's px (each working px is f x f of them)
                 digits.append({"digit": k, "confidence": float(dg["probs"][k]), "probs": [float(v) for v in dg["probs"]],
-                               "box": [int(x0 * f), int(y0 * f), int(min(x1 * f, w)), int(min(y1 * f, h))],
-                               "input": dg["input"]})
+                               "box": [int(v) for v in dg["box"]], "input": dg["input"]})
                 word += self.labels[k] if k < len(self.labels) else str(k)
             words.append(word)
         return {"number": " ".join(words), "digits": digits, "digit": one.digit, "confidence": one.confidence,

@@ -30,9 +30,13 @@ def _polar(image, p: dict, reader):
     """Steps 1-2, then reader(g, inverted, p, unsure, frame) on the grey working image of dark ink on light
     paper: the single digit (_read) or the number (segment.py). frame = (the reduction factor, the input's
     (H, W)), to map the working image's pixels back to the input's."""
+    return _polar_grey(_grey(image, p["luma"]), p, reader)
+
+
+def _polar_grey(a: np.ndarray, p: dict, reader):
+    """_polar on the input already grey: a (H, W) float32 in [0, 1] (segment.py reads a crop of it again)."""
     # 1. Grey working image, (H, W) in [0, 1], longer side work..2*work-1 px (or smaller if the input is),
     #    each f x f block its darkest pixel: thin dark strokes survive the reduction.
-    a = _grey(image, p["luma"])
     f = _factor(a.shape, int(p["work"]))
     g = _shrink(a, f, np.minimum)
     # 2. Polarity: make it dark ink on light paper (when unsure, the second reading if the first finds no digit).

@@ -18,16 +18,17 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
     digit (a 7 and its bar apart).
 Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every input
 the number reader classifies, to weigh a cut or to read a digit, is read five times, moved a pixel each
-way (_shifted). Every number of it is in PREPROCESSING (params.py).
+way (_shifted). A number of two digits or more is then read a second time, the same way, on a crop of
+the input around its digits (read_number's second look). Every number of it is in PREPROCESSING (params.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .image import ImageError
+from .image import ImageError, _grey
 from .marks import _paint, _plausible
-from .preprocess import _input, _ink, _one, _polar
+from .preprocess import _input, _ink, _one, _polar_grey
 
 
 def _lines(idx, m: dict, p: dict) -> list[list[int]]:
@@ -411,10 +412,50 @@ def _shifted(classify, px: int):
     return read
 
 
+def _placed(box, info: dict, at=(0, 0)) -> list[int]:
+    """A box (y0, x0, y1, x1) in the working pixels of a reading (its info: factor f, the (H, W) it read)
+    -> [x0, y0, x1, y1] in the input's pixels, that reading's image lying at `at` (y, x) of the input."""
+    f, (h, w), (ay, ax) = info["factor"], info["shape"], at
+    y0, x0, y1, x1 = box
+    return [ax + x0 * f, ay + y0 * f, ax + min(x1 * f, w), ay + min(y1 * f, h)]
+
+
+def _around(digits, shape, p: dict):
+    """The crop (y0, x0, y1, x1) of an (H, W) input to read a number again: its digits' boxes ([x0, y0,
+    x1, y1], input px) with second_look x a digit's size around them; None when that is more than
+    second_look_area of the input (its paper, threshold and scale would be much the same: a clean scan
+    the number fills reads alike, at twice the time)."""
+    b = np.array([dg["box"] for dg in digits])
+    m = int(p["second_look"] * max(np.median(b[:, 3] - b[:, 1]), np.median(b[:, 2] - b[:, 0])))
+    h, w = shape
+    crop = (max(int(b[:, 1].min()) - m, 0), max(int(b[:, 0].min()) - m, 0),
+            min(int(b[:, 3].max()) + m, h), min(int(b[:, 2].max()) + m, w))
+    return crop if (crop[2] - crop[0]) * (crop[3] - crop[1]) <= p["second_look_area"] * h * w else None
+
+
 def read_number(image, p: dict, classify):
     """Any image -> (the single digit's input (canvas, canvas), the info of --explain, the digits per line
-    as _digits gives them, boxes in working pixels). classify: (N, canvas, canvas) float32 -> (N, classes)
-    probabilities; the number's pieces are read with it moved by read_shift px (_shifted). ImageError
-    exactly when the single digit's reading raises it."""
+    as _digits gives them, but boxes [x0, y0, x1, y1] in the input's pixels). classify: (N, canvas,
+    canvas) float32 -> (N, classes) probabilities; the number's pieces are read with it moved by read_shift
+    px (_shifted). ImageError exactly when the single digit's reading raises it.
+
+    A number of two digits or more is read a second time, on a crop of the input around them
+    (second_look x a digit's size more each way) when that is at most second_look_area of the input,
+    and that reading is kept when it finds two digits or more: the crop has its own paper level, threshold and specks, nearer the number's own than the whole
+    photo's, and a finer working image when the number is small in it (docs/results.md)."""
     classify = _shifted(classify, int(p["read_shift"]))
-    return _polar(image, p, lambda g, inverted, p, unsure, frame: _number(g, inverted, p, unsure, frame, classify))
+    number = lambda g, inverted, p, unsure, frame: _number(g, inverted, p, unsure, frame, classify)  # noqa: E731
+    a = _grey(image, p["luma"])
+    x, info, lines = _polar_grey(a, p, number)
+    lines = [[{**dg, "box": _placed(dg["box"], info)} for dg in line] for line in lines]
+    digits = [dg for line in lines for dg in line]
+    crop = _around(digits, a.shape, p) if len(digits) > 1 and p["second_look"] > 0 else None
+    if crop is not None:
+        y0, x0, y1, x1 = crop
+        try:
+            _, near, again = _polar_grey(a[y0:y1, x0:x1], p, number)
+        except ImageError:  # nothing on the crop: keep the first reading
+            again = []
+        if sum(map(len, again)) > 1:
+            lines = [[{**dg, "box": _placed(dg["box"], near, (y0, x0))} for dg in line] for line in again]
+    return x, info, lines
