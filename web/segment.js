@@ -427,7 +427,7 @@ function _crop(a, [y0, x0, y1, x1]) {
   return { h: y1 - y0, w: x1 - x0, px };
 }
 
-// segment.py _polar's loop for the number: each polarity in turn until one finds a digit.
+// preprocess.py _polar_grey's loop, for the number: each polarity in turn until one finds a digit.
 async function _polar_number(a, p, classify) {
   const { readings, gray, frame } = _polar_grey(a, p);
   for (let i = 0; i < readings.length; i++) {

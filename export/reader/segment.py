@@ -24,6 +24,8 @@ the input around its digits (read_number's second look). Every number of it is i
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .image import ImageError, _grey
@@ -441,10 +443,10 @@ def read_number(image, p: dict, classify):
 
     A number of two digits or more is read a second time, on a crop of the input around them
     (second_look x a digit's size more each way) when that is at most second_look_area of the input,
-    and that reading is kept when it finds two digits or more: the crop has its own paper level, threshold and specks, nearer the number's own than the whole
-    photo's, and a finer working image when the number is small in it (docs/results.md)."""
-    classify = _shifted(classify, int(p["read_shift"]))
-    number = lambda g, inverted, p, unsure, frame: _number(g, inverted, p, unsure, frame, classify)  # noqa: E731
+    and that reading is kept when it finds two digits or more: the crop has its own paper level,
+    threshold and specks, nearer the number's own than the whole photo's, and a finer working image
+    when the number is small in it (docs/results.md)."""
+    number = partial(_number, classify=_shifted(classify, int(p["read_shift"])))  # _polar_grey's reader
     a = _grey(image, p["luma"])
     x, info, lines = _polar_grey(a, p, number)
     lines = [[{**dg, "box": _placed(dg["box"], info)} for dg in line] for line in lines]
