@@ -291,9 +291,13 @@ def test_read_agrees_with_predict_on_single_digits(clf, mnist):
 
 
 def test_blank_images_still_have_no_digit(clf):
-    for img in (Image.new("RGB", (300, 200), "white"), Image.new("L", (64, 64), 240)):
-        with pytest.raises(ImageError, match="no digit found"):
+    specks = np.full((200, 300), 240, np.uint8)
+    specks[50:53, 60:63] = specks[120:122, 200:203] = 20  # ink, but no mark of a digit's size
+    for img in (Image.new("RGB", (300, 200), "white"), Image.new("L", (64, 64), 240), Image.fromarray(specks)):
+        with pytest.raises(ImageError, match="no digit found") as e:
             clf.read(img)
+        if img.mode == "L" and img.width == 300:  # --explain still shows the working image the steps saw
+            assert e.value.info["gray"].shape == (200, 300)
 
 
 def test_cli_json_has_the_number_and_its_digits(good_model, sure, mnist, tmp_path):

@@ -30,7 +30,7 @@ import numpy as np
 
 from .image import ImageError, _grey
 from .marks import _paint, _plausible
-from .preprocess import _input, _ink, _one, _polar_grey
+from .preprocess import _input, _ink, _one, _polar_grey, _with
 
 
 def _lines(idx, m: dict, p: dict) -> list[list[int]]:
@@ -358,7 +358,10 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
     """Steps 3-7 for a number on a grey (H, W) image of dark ink on light paper -> (the single digit's
     input, box and info as _read gives them, the digits per line with boxes in working pixels)."""
     ink = _ink(g, inverted, p, frame)
-    marks = _plausible(ink["d3"], ink["t"], ink["desk"], p)
+    try:
+        marks = _plausible(ink["d3"], ink["t"], ink["desk"], p)
+    except ImageError as e:  # with what the steps saw, for --explain (as _one gives it)
+        raise _with(e, ink["info"]) from None
     x, box = _input(ink, _one(ink, p, unsure, marks), p)  # the single digit, exactly as preprocess reads it
     ink["info"]["box"] = box
     if not _vertical(*marks[:2], p):
