@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import zipapp
 from pathlib import Path
@@ -43,6 +42,8 @@ def build(target: str | os.PathLike) -> Path:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(f"usage: python -m export.pyz OUT.pyz   (e.g. artifacts/{NAME})")
-    print(build(sys.argv[1]))
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m export.pyz", description="Bundle export/reader/ into one file for the device.")
+    ap.add_argument("out", metavar="OUT.pyz", help=f"the file to write (e.g. artifacts/{NAME})")
+    print(build(ap.parse_args().out))  # --help prints this usage: it is not a file name

@@ -146,3 +146,22 @@ def test_data_error_leaves_runs_alone(tiny_run, tmp_path):
                    cwd=tiny_run["work"], check=False)
     one_error_line(proc, "not found", "--data.data_dir")
     assert sorted(p.name for p in (tiny_run["work"] / "logs" / "mnist").iterdir()) == before
+
+
+def test_pyz_help_is_usage_not_a_file_name(tmp_path):
+    """`python -m export.pyz --help` prints its usage and writes nothing (it once wrote a zipapp named
+    "--help"); no argument is a one-line usage error."""
+    import os
+    import subprocess
+    import sys
+
+    def pyz(*args):
+        return subprocess.run([sys.executable, "-m", "export.pyz", *args], cwd=tmp_path, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+
+    shown = pyz("--help")
+    assert shown.returncode == 0 and "OUT.pyz" in shown.stdout and list(tmp_path.iterdir()) == []
+    missing = pyz()
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].endswith("required: OUT.pyz")
+    made = pyz("predict.pyz")
+    assert made.returncode == 0 and (tmp_path / "predict.pyz").stat().st_size > 10_000
