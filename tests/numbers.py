@@ -7,10 +7,13 @@ a digit wide (1-7.5 px at MNIST's scale, a digit 20 px tall), or touching: 10% o
 px of ink. Sometimes (10%) a second line; sometimes (15%) turned 90 degrees either way (written along the
 sheet's long side). Each number is either a clean scan (dark ink on white paper, 28-96 px per digit, PNG)
 or a photo: tests/photos.py's render() on all its families but "digit touches an edge" (a cut-off number
-would have no truth). The same seed gives the same numbers for both kinds.
+would have no truth), or (kind "page") the clean scan small on a white 12 MP page, a digit 2-5% of its
+short side, as a number written on a sheet photographed whole. The same seed gives the same numbers for
+every kind.
 
     python -m tests.numbers --model artifacts/mnist.onnx                   # both kinds, 300 each, per family
     python -m tests.numbers --model artifacts/mnist.onnx --n 300 --seed 0 --markdown
+    python -m tests.numbers --model artifacts/mnist.onnx --kind page       # the clean scans, small on a 12 MP page
     python -m tests.numbers --write /tmp/numbers --n 40                    # just the images, for a look
     python -m tests.numbers --gallery /tmp/numbers.png [--model ...]       # a contact sheet (with readings)
     python -m tests.numbers --model artifacts/mnist.onnx --seed 5 --set split_tries=24   # try another number
@@ -38,6 +41,8 @@ from tests.photos import CLOSE, DESK, FAMILIES, FILLS, _bilinear, render
 
 SLANT, SIZE, DRIFT = 0.3, (0.8, 1.2), 0.05  # shear (x px per px up), size range, baseline slope
 GAP, TOUCH = (1.0, 7.5), 0.13  # px between neighbours' ink at MNIST's scale; share of touching pairs
+PAGE, PAGE_SHARE = (4000, 3000), (0.02, 0.05)  # kind "page": a 12 MP photo, a digit 2-5% of its short side
+#                                                (4-10 mm on an A4 sheet that fills the frame)
 TWO_LINES, TURNED = 0.1, 0.15  # shares of two-line and turned numbers
 FRAMINGS = ([FILLS, DESK, CLOSE], [0.375, 0.375, 0.25])  # photos.WEIGHTS' framings without the edge
 _MNIST: dict = {}
@@ -162,24 +167,48 @@ def scan(bitmap: np.ndarray, rng) -> tuple[bytes, dict]:
     return buf.getvalue(), {"scale": round(float(f), 3), "offset": (int(mx), int(my))}
 
 
+def on_page(blob: bytes, meta: dict, rng, share=PAGE_SHARE, size=PAGE) -> tuple[bytes, dict]:
+    """A clean scan (scan()'s PNG and meta) pasted on a white page of `size` (W, H), a phone's 12 MP photo of a
+    whole sheet, scaled so that a digit is `share` (a range) of the page's shorter side: a number written
+    small on a page -> JPEG bytes (quality 92, as a phone saves) and the meta with "boxes" on the page and
+    "share"."""
+    img = Image.open(io.BytesIO(blob)).convert("L")
+    f = rng.uniform(*share) * min(size) / (20 * meta["scale"])  # page px per scan px (a digit: 20 x scale px)
+    f = min(f, 0.9 * size[0] / img.width, 0.9 * size[1] / img.height)
+    img = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.BICUBIC)
+    x, y = (int(rng.uniform(0, size[i] - (img.width, img.height)[i])) for i in range(2))
+    page = Image.new("L", size, int(np.asarray(img)[0, 0]))  # the scan's own paper
+    page.paste(img, (x, y))
+    buf = io.BytesIO()
+    page.save(buf, "JPEG", quality=92)
+    boxes = [(x + round(x0 * f), y + round(y0 * f), x + round(x1 * f), y + round(y1 * f)) for x0, y0, x1, y1 in meta["boxes"]]
+    return buf.getvalue(), {"boxes": boxes, "share": round(float(f * 20 * meta["scale"] / min(size)), 4)}
+
+
 def number_set(n: int = 300, seed: int = 0, kind: str = "clean", digits=(4, 6), two_lines: float = TWO_LINES,
                turned: float = TURNED, data_dir=None) -> list[tuple[bytes, dict]]:
     """n numbers of digits[0]-digits[1] digits a line, random with `seed`, as clean scans (PNG, kind="clean")
-    or photos (JPEG, kind="photo") -> list of (image bytes, meta): compose()'s meta with "kind", and a
-    photo's render() attributes (FAMILIES' keys, "digit_box": the number's box, ...) or a scan's "scale",
-    "offset" and "boxes" (each digit's, in the image's px). The numbers come from one rng, their rendering
-    from another: both kinds of a seed hold the same numbers."""
-    if kind not in ("clean", "photo"):
-        raise ValueError(f"kind {kind!r}: 'clean' or 'photo'")
+    or photos (JPEG, kind="photo"), or the clean scans small on a 12 MP page (JPEG, kind="page": on_page())
+    -> list of (image bytes, meta): compose()'s meta with "kind", and a photo's render() attributes
+    (FAMILIES' keys, "digit_box": the number's box, ...) or a scan's "scale", "offset" and "boxes" (each
+    digit's, in the image's px). The numbers come from one rng, their rendering from another: every kind of
+    a seed holds the same numbers."""
+    if kind not in ("clean", "photo", "page"):
+        raise ValueError(f"kind {kind!r}: 'clean', 'photo' or 'page'")
     rng, look = np.random.default_rng(seed), np.random.default_rng([seed, 1 + (kind == "photo")])
+    paper = np.random.default_rng([seed, 3])  # a page's own draws: its clean scans are the clean kind's
     out = []
     for _ in range(n):
         bitmap, meta = compose(rng, digits, two_lines, turned, data_dir)
-        if kind == "clean":
+        if kind in ("clean", "page"):
             blob, extra = scan(bitmap, look)
             f, (mx, my) = extra["scale"], extra["offset"]
             meta["boxes"] = [(mx + round(x0 * f), my + round(y0 * f), mx + round(x1 * f), my + round(y1 * f))
                              for x0, y0, x1, y1 in meta["boxes"]]
+            if kind == "page":
+                blob, more = on_page(blob, {**meta, **extra}, paper)
+                extra = {**extra, **more}
+                meta["boxes"] = extra.pop("boxes")
         else:  # the unturned bitmap, the photo turned: the paper's rules run along the number
             flat = np.rot90(bitmap, -1 if meta["turned"] > 0 else 1) if meta["turned"] else bitmap
             framing = FRAMINGS[0][int(np.searchsorted(np.cumsum(FRAMINGS[1]), look.random()))]
@@ -227,7 +256,7 @@ def write(items, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, (blob, meta) in enumerate(items):
-        ext = "png" if meta["kind"] == "clean" else "jpg"
+        ext = "png" if meta["kind"] == "clean" else "jpg"  # a photo, a page: JPEG
         paths.append(folder / f"{meta['kind']}-{i:04d}-{meta['number'].replace(' ', '_')}.{ext}")
         paths[-1].write_bytes(blob)
     return paths
@@ -285,7 +314,8 @@ def report(kind: str, items, readings, markdown: bool) -> None:
     misses = [(i, m, got) for i, ((_, m), got) in enumerate(zip(items, readings)) if got != m["number"]]
     print(f"misses ({len(misses)}):" if misses else "misses: none")
     for i, m, got in misses:
-        fam = "" if kind == "clean" else f"; {m['paper']}, {m['pen']}, {m['ink']}, {m['framing']}"
+        fam = ("" if kind == "clean" else f"; a digit {100 * m['share']:.1f}% of the page" if kind == "page"
+               else f"; {m['paper']}, {m['pen']}, {m['ink']}, {m['framing']}")
         print(f"  #{i}: truth {m['number']}  read {got or '(nothing)'}  [{m['lines']} line(s), turned "
               f"{m['turned']}, {m['touching']} touching{fam}]")
 
@@ -319,7 +349,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=300, help="numbers of each kind")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--digits", type=int, nargs=2, default=(4, 6), metavar=("MIN", "MAX"), help="digits a line")
-    ap.add_argument("--kind", choices=["clean", "photo", "both"], default="both")
+    ap.add_argument("--kind", choices=["clean", "photo", "page", "both"], default="both",
+                    help="both: clean and photo; page: the clean scans small on a 12 MP page")
     ap.add_argument("--markdown", action="store_true", help="tables in Markdown")
     ap.add_argument("--write", type=Path, metavar="DIR", help="save the images here (default: a temporary folder)")
     ap.add_argument("--gallery", type=Path, metavar="FILE.png", help="a contact sheet of the first 16 of each kind")

@@ -152,6 +152,28 @@ def test_the_benchmark_reads_with_the_numbers_it_is_given(good_model, sure, mnis
         assert len(err) == 1 and err[0].startswith(f"error: --set {bad}:"), err
 
 
+def test_the_benchmark_pages_hold_the_clean_numbers_small():
+    """`tests.numbers --kind page`: the same numbers as the clean scans of the seed, each on a 12 MP page,
+    a digit 2-5% of its short side, its digits' boxes scaled with it and inside the page."""
+    from tests.numbers import PAGE, number_set
+
+    clean, pages = number_set(6, seed=3, kind="clean"), number_set(6, seed=3, kind="page")
+    assert [m["number"] for _, m in pages] == [m["number"] for _, m in clean]
+    for (blob, m), (_, c) in zip(pages, clean):
+        img = Image.open(io.BytesIO(blob))
+        assert img.format == "JPEG" and img.size == PAGE and m["kind"] == "page"
+        assert 0.02 <= m["share"] <= 0.05
+        f = m["share"] * min(PAGE) / (20 * m["scale"])  # page px per scan px
+        for (x0, y0, x1, y1), (a0, b0, a1, b1) in zip(m["boxes"], c["boxes"]):
+            assert 0 <= x0 < x1 <= PAGE[0] and 0 <= y0 < y1 <= PAGE[1]
+            assert abs((x1 - x0) - (a1 - a0) * f) <= 2 and abs((y1 - y0) - (b1 - b0) * f) <= 2
+        x0, y0, x1, y1 = min(b[0] for b in m["boxes"]), min(b[1] for b in m["boxes"]), max(b[2] for b in m["boxes"]), max(b[3] for b in m["boxes"])
+        grey = np.asarray(img.convert("L"), np.float32)
+        assert grey[y0:y1, x0:x1].min() < 100 and np.median(grey) > 230  # ink in the boxes, white page around
+    with pytest.raises(ValueError, match="'page'"):
+        number_set(1, kind="scan")
+
+
 @pytest.mark.parametrize("deep, pieces", [(1.0, 3), (99.0, 4)])
 def test_a_cut_is_weighed_by_what_a_wide_half_would_read(deep, pieces):
     """Three rings joined by thin bridges, one mark 3.3 rings wide, and a stand-in classifier sure (0.9) of
@@ -228,7 +250,7 @@ def test_a_number_is_read_again_on_a_crop_around_it(clf, sure, mnist):
     first = once.read(img)
     assert first["number"] == "4071"
     assert all(v % 3 == 0 for d in first["digits"] for v in d["box"][:2])  # working px of 3x3 page px
-    y0, x0, y1, x1 = _around(first["digits"], (img.height, img.width), clf.params)
+    y0, x0, y1, x1 = _around([d["box"] for d in first["digits"]], (img.height, img.width), clf.params)
     m = clf.params["second_look"] * max(np.median([d["box"][3] - d["box"][1] for d in first["digits"]]),
                                         np.median([d["box"][2] - d["box"][0] for d in first["digits"]]))
     assert (x0, y0) == (first["digits"][0]["box"][0] - int(m), min(d["box"][1] for d in first["digits"]) - int(m))
@@ -237,7 +259,33 @@ def test_a_number_is_read_again_on_a_crop_around_it(clf, sure, mnist):
     assert got["number"] == near["number"] == "4071"
     assert [d["box"] for d in got["digits"]] == [[b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0] for b in (d["box"] for d in near["digits"])]
     assert [d["box"] for d in got["digits"]] != [d["box"] for d in first["digits"]]
-    assert _around([{"box": [10, 10, 50, 90]}, {"box": [60, 10, 100, 90]}], (100, 110), clf.params) is None  # all of it
+    assert _around([[10, 10, 50, 90], [60, 10, 100, 90]], (100, 110), clf.params) is None  # all of it
+
+
+def test_a_number_small_on_a_big_page_is_read_though_its_digits_merge(clf, sure, mnist):
+    """A number written small on a page photographed whole (12 MP, digits 2% of its short side): reduced
+    to the working image (12 x 12 px to 1), the gaps between its digits close and it is one mark, read as
+    one digit. That mark is wider than one digit may be (one_wide): it is read again on a crop around it,
+    where the digits are apart, and the number is read whole, its boxes around its digits on the page."""
+    ink_ = line(digits_of(sure, mnist, "52602"), gap=8)  # 2 MNIST px apart
+    small = Image.fromarray((ink_ * 255).astype(np.uint8))
+    small = np.asarray(small.resize((round(small.width * 0.75), round(small.height * 0.75)), Image.BICUBIC), np.float32) / 255
+    big = np.zeros((3000, 4000), np.float32)
+    at = (1400, 1200)  # (y, x) of the number on the page
+    big[at[0]:at[0] + small.shape[0], at[1]:at[1] + small.shape[1]] = small
+    img = page([big], margin=0)
+    once = DigitClassifier(clf.model, threads=1)
+    once.params = {**clf.params, "second_look": 0}
+    first = once.read(img)
+    assert len(first["number"]) == 1  # the merged mark, read as one digit
+    (x0, y0, x1, y1), = [d["box"] for d in first["digits"]]
+    assert x1 - x0 > clf.params["one_wide"] * (y1 - y0)
+    got = clf.read(img)
+    assert got["number"] == "52602"
+    xs = np.nonzero(small.max(axis=0) > 0.5)[0]
+    for d in got["digits"]:
+        x0, y0, x1, y1 = d["box"]
+        assert at[1] + xs[0] - 2 <= x0 < x1 <= at[1] + xs[-1] + 3 and at[0] - 2 <= y0 < y1 <= at[0] + small.shape[0] + 2
 
 
 def test_a_stray_stroke_beside_a_single_digit_is_no_digit(clf, sure, mnist):

@@ -259,16 +259,21 @@ def test_real_photos_match_predict_py(open_page, served, good_model):
 def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     """Whole numbers: the page reads the same number as predict.py, with the same boxes, digits and
     (within onnxruntime-web's float differences) probabilities: generated numbers of tests/numbers.py,
-    clean scans and photos (saved as PNG), and the real photos of numbers in ../shared/real-digits/multi."""
-    from tests.numbers import number_set
+    clean scans and photos (saved as PNG), two of them small on a 12 MP page (its digits merged at the
+    working scale: read again on a crop), and the real photos of numbers in ../shared/real-digits/multi."""
+    from tests.numbers import number_set, on_page
 
     folder = tmp_path / "numbers"
     folder.mkdir()
     paths = []
     for kind in ("clean", "photo"):
-        for i, (blob, _) in enumerate(number_set(NUMBERS, seed=0, kind=kind)):
+        for i, (blob, meta) in enumerate(number_set(NUMBERS, seed=0, kind=kind)):
             paths.append(folder / f"{kind}_{i:02d}.png")
             Image.open(io.BytesIO(blob)).convert("RGB").save(paths[-1])
+            if kind == "clean" and i in (2, 3):  # one line each (a second line would be a second mark)
+                blob, _ = on_page(blob, meta, np.random.default_rng(i), share=(0.02, 0.02))
+                paths.append(folder / f"page_{i}.png")
+                Image.open(io.BytesIO(blob)).convert("RGB").save(paths[-1])
     real = sorted((REPO.parent / "shared" / "real-digits" / "multi").glob("*"))  # absent: the generated ones only
     page = open_page(served)
     results = {r["name"]: r for r in page.set_files(paths + real, timeout_s=300)}
@@ -286,6 +291,8 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     looked = [p.name for p in paths if [d["box"] for d in once.read(p)["digits"]] != [d["box"] for d in results[p.name]["digits"]]]
     print(f"{len(looked)} of the {len(paths)} generated numbers read again on a crop")
     assert len(looked) >= 3, looked  # so the page's second look is checked too (measured: 7 of the 30)
+    merged = [len(once.read(folder / f"page_{i}.png")["digits"]) for i in (2, 3)]  # 6 digits each
+    assert 1 in merged and all(len(results[f"page_{i}.png"]["digits"]) > n for i, n in zip((2, 3), merged))
     assert page.page.get_by_test_id("number").text_content() == results[paths[0].name]["number"]
     boxes = page.page.locator("[data-testid^=digit-box-]")
     assert boxes.count() == len(results[paths[0].name]["digits"])

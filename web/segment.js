@@ -409,11 +409,10 @@ export function _placed(box, info, at = [0, 0]) {
 }
 
 // segment.py _around: the crop [y0, x0, y1, x1] of an [H, W] input to read a number again: its digits'
-// boxes ([x0, y0, x1, y1], input px) with second_look x a digit's size around them; null when that is
-// more than second_look_area of the input.
-function _around(digits, [h, w], p) {
-  const b = digits.map((dg) => dg.box);
-  const size = Math.max(median64(b.map((q) => q[3] - q[1])), median64(b.map((q) => q[2] - q[0])));
+// boxes ([x0, y0, x1, y1], input px) with second_look x a digit's size (px; by default their median
+// height or width, the larger) around them; null when that is more than second_look_area of the input.
+function _around(b, [h, w], p, size = null) {
+  if (size === null) size = Math.max(median64(b.map((q) => q[3] - q[1])), median64(b.map((q) => q[2] - q[0])));
   const m = Math.trunc(p.second_look * size);
   const crop = [Math.max(Math.min(...b.map((q) => q[1])) - m, 0), Math.max(Math.min(...b.map((q) => q[0])) - m, 0),
     Math.min(Math.max(...b.map((q) => q[3])) + m, h), Math.min(Math.max(...b.map((q) => q[2])) + m, w)];
@@ -443,15 +442,20 @@ async function _polar_number(a, p, classify) {
 // boxes [x0, y0, x1, y1] in the input's pixels}, the number's pieces read with classify moved by
 // read_shift px. An ImageError exactly when the single digit's reading raises one. A number of two
 // digits or more is read again on a crop of the input around them (second_look x a digit's size more
-// each way) when that is at most second_look_area of the input, and that reading kept when it finds two
-// digits or more.
+// each way) when that is at most second_look_area of the input, and so is a single mark wider than
+// one_wide x its height (a number small in the photo, its digits merged); that reading is kept when it
+// finds two digits or more.
 export async function read_number(image, p, classify) {
   classify = _shifted(classify, Math.trunc(p.read_shift), p.canvas);
   const a = _grey(image, p.luma);
   const { input, info, lines: found } = await _polar_number(a, p, classify);
   let lines = found.map((line) => line.map((dg) => ({ ...dg, box: _placed(dg.box, info) })));
   const digits = lines.flat();
-  const crop = digits.length > 1 && p.second_look > 0 ? _around(digits, [a.h, a.w], p) : null;
+  const one = _placed(info.box, info); // the single digit's box
+  let crop = null;
+  if (p.second_look > 0 && digits.length > 1) crop = _around(digits.map((dg) => dg.box), [a.h, a.w], p);
+  // One mark wider than one digit may be: a number small in a big photo, merged by the reduction.
+  else if (p.second_look > 0 && one[2] - one[0] > p.one_wide * (one[3] - one[1])) crop = _around([one], [a.h, a.w], p, one[3] - one[1]);
   if (crop) {
     let again = [], near = null;
     try {

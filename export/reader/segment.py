@@ -425,13 +425,15 @@ def _placed(box, info: dict, at=(0, 0)) -> list[int]:
     return [ax + x0 * f, ay + y0 * f, ax + min(x1 * f, w), ay + min(y1 * f, h)]
 
 
-def _around(digits, shape, p: dict):
+def _around(boxes, shape, p: dict, size: float | None = None):
     """The crop (y0, x0, y1, x1) of an (H, W) input to read a number again: its digits' boxes ([x0, y0,
-    x1, y1], input px) with second_look x a digit's size around them; None when that is more than
-    second_look_area of the input (its paper, threshold and scale would be much the same: a clean scan
-    the number fills reads alike, at twice the time)."""
-    b = np.array([dg["box"] for dg in digits])
-    m = int(p["second_look"] * max(np.median(b[:, 3] - b[:, 1]), np.median(b[:, 2] - b[:, 0])))
+    x1, y1], input px) with second_look x a digit's size (px; by default their median height or width, the
+    larger) around them; None when that is more than second_look_area of the input (its paper, threshold
+    and scale would be much the same: a clean scan the number fills reads alike, at twice the time)."""
+    b = np.array(boxes)
+    if size is None:
+        size = max(np.median(b[:, 3] - b[:, 1]), np.median(b[:, 2] - b[:, 0]))
+    m = int(p["second_look"] * size)
     h, w = shape
     crop = (max(int(b[:, 1].min()) - m, 0), max(int(b[:, 0].min()) - m, 0),
             min(int(b[:, 3].max()) + m, h), min(int(b[:, 2].max()) + m, w))
@@ -446,7 +448,8 @@ def read_number(image, p: dict, classify):
 
     A number of two digits or more is read a second time, on a crop of the input around them
     (second_look x a digit's size more each way) when that is at most second_look_area of the input,
-    and that reading is kept when it finds two digits or more: the crop has its own paper level,
+    and so is a single mark wider than one_wide x its height (a number small in the photo, its digits
+    merged); that reading is kept when it finds two digits or more: the crop has its own paper level,
     threshold and specks, nearer the number's own than the whole photo's, and a finer working image
     when the number is small in it (docs/results.md)."""
     number = partial(_number, classify=_shifted(classify, int(p["read_shift"])))  # _polar_grey's reader
@@ -454,7 +457,16 @@ def read_number(image, p: dict, classify):
     x, info, lines = _polar_grey(a, p, number)
     lines = [[{**dg, "box": _placed(dg["box"], info)} for dg in line] for line in lines]
     digits = [dg for line in lines for dg in line]
-    crop = _around(digits, a.shape, p) if len(digits) > 1 and p["second_look"] > 0 else None
+    crop, one = None, _placed(info["box"], info)  # one: the single digit's box
+    if p["second_look"] > 0 and len(digits) > 1:
+        crop = _around([dg["box"] for dg in digits], a.shape, p)
+    elif p["second_look"] > 0 and one[2] - one[0] > p["one_wide"] * (one[3] - one[1]):
+        # One mark, wider than one digit may be: a number small in a big photo (digits 2-5% of its short
+        # side), merged into one mark by the reduction (each f x f block its darkest pixel closes the gaps
+        # between the digits). Its crop, a digit's height around it, is read at a finer scale. (Not a mark
+        # taller than wide, a turned number: a 1 or a 7 is as tall, and its crop read 2 more of the 1,192
+        # digit photos of tests/photos.py as numbers.)
+        crop = _around([one], a.shape, p, one[3] - one[1])
     if crop is not None:
         y0, x0, y1, x1 = crop
         try:
