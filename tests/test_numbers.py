@@ -262,14 +262,18 @@ def test_a_number_is_read_again_on_a_crop_around_it(clf, sure, mnist):
     assert _around([[10, 10, 50, 90], [60, 10, 100, 90]], (100, 110), clf.params) is None  # all of it
 
 
-def test_a_number_small_on_a_big_page_is_read_though_its_digits_merge(clf, sure, mnist):
+@pytest.mark.parametrize("turn", [0, 1, -1])
+def test_a_number_small_on_a_big_page_is_read_though_its_digits_merge(clf, sure, mnist, turn):
     """A number written small on a page photographed whole (12 MP, digits 2% of its short side): reduced
     to the working image (12 x 12 px to 1), the gaps between its digits close and it is one mark, read as
-    one digit. That mark is wider than one digit may be (one_wide): it is read again on a crop around it,
-    where the digits are apart, and the number is read whole, its boxes around its digits on the page."""
+    one digit. That mark is longer than one digit may be (one_wide): it is read again on a crop around
+    it, where the digits are apart, and the number is read whole, its boxes around its digits on the page.
+    Turned 90 degrees either way (written along the page's long side), the mark is tall, and the crop's
+    reading is kept because its digits stand in a column inside it."""
     ink_ = line(digits_of(sure, mnist, "52602"), gap=8)  # 2 MNIST px apart
     small = Image.fromarray((ink_ * 255).astype(np.uint8))
     small = np.asarray(small.resize((round(small.width * 0.75), round(small.height * 0.75)), Image.BICUBIC), np.float32) / 255
+    small = np.rot90(small, turn)
     big = np.zeros((3000, 4000), np.float32)
     at = (1400, 1200)  # (y, x) of the number on the page
     big[at[0]:at[0] + small.shape[0], at[1]:at[1] + small.shape[1]] = small
@@ -279,13 +283,13 @@ def test_a_number_small_on_a_big_page_is_read_though_its_digits_merge(clf, sure,
     first = once.read(img)
     assert len(first["number"]) == 1  # the merged mark, read as one digit
     (x0, y0, x1, y1), = [d["box"] for d in first["digits"]]
-    assert x1 - x0 > clf.params["one_wide"] * (y1 - y0)
+    assert max(x1 - x0, y1 - y0) > clf.params["one_wide"] * min(x1 - x0, y1 - y0)
     got = clf.read(img)
     assert got["number"] == "52602"
-    xs = np.nonzero(small.max(axis=0) > 0.5)[0]
+    ys, xs = (np.nonzero(small.max(axis=k) > 0.5)[0] for k in (1, 0))
     for d in got["digits"]:
         x0, y0, x1, y1 = d["box"]
-        assert at[1] + xs[0] - 2 <= x0 < x1 <= at[1] + xs[-1] + 3 and at[0] - 2 <= y0 < y1 <= at[0] + small.shape[0] + 2
+        assert at[1] + xs[0] - 2 <= x0 < x1 <= at[1] + xs[-1] + 3 and at[0] + ys[0] - 2 <= y0 < y1 <= at[0] + ys[-1] + 3
 
 
 def test_a_stray_stroke_beside_a_single_digit_is_no_digit(clf, sure, mnist):

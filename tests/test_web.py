@@ -259,8 +259,8 @@ def test_real_photos_match_predict_py(open_page, served, good_model):
 def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     """Whole numbers: the page reads the same number as predict.py, with the same boxes, digits and
     (within onnxruntime-web's float differences) probabilities: generated numbers of tests/numbers.py,
-    clean scans and photos (saved as PNG), two of them small on a 12 MP page (its digits merged at the
-    working scale: read again on a crop), and the real photos of numbers in ../shared/real-digits/multi."""
+    clean scans and photos (saved as PNG), two of them small on a 12 MP page and one of those turned (its
+    digits merged at the working scale: read again on a crop), and the real photos of numbers in ../shared/real-digits/multi."""
     from tests.numbers import number_set, on_page
 
     folder = tmp_path / "numbers"
@@ -274,6 +274,9 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
                 blob, _ = on_page(blob, meta, np.random.default_rng(i), share=(0.02, 0.02))
                 paths.append(folder / f"page_{i}.png")
                 Image.open(io.BytesIO(blob)).convert("RGB").save(paths[-1])
+                if i == 2:  # the same page turned: a tall merged mark, kept as a column of digits
+                    paths.append(folder / "page_2_turned.png")
+                    Image.open(paths[-2]).rotate(90, expand=True).save(paths[-1])
     real = sorted((REPO.parent / "shared" / "real-digits" / "multi").glob("*"))  # absent: the generated ones only
     page = open_page(served)
     results = {r["name"]: r for r in page.set_files(paths + real, timeout_s=300)}
@@ -291,8 +294,10 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     looked = [p.name for p in paths if [d["box"] for d in once.read(p)["digits"]] != [d["box"] for d in results[p.name]["digits"]]]
     print(f"{len(looked)} of the {len(paths)} generated numbers read again on a crop")
     assert len(looked) >= 3, looked  # so the page's second look is checked too (measured: 7 of the 30)
-    merged = [len(once.read(folder / f"page_{i}.png")["digits"]) for i in (2, 3)]  # 6 digits each
-    assert 1 in merged and all(len(results[f"page_{i}.png"]["digits"]) > n for i, n in zip((2, 3), merged))
+    pages = ("page_2.png", "page_3.png", "page_2_turned.png")
+    merged = [len(once.read(folder / name)["digits"]) for name in pages]  # 6 digits each
+    assert 1 in merged[:2] and all(len(results[name]["digits"]) > n for name, n in zip(pages, merged)), merged
+    assert merged[2] == 1 and len(results[pages[2]]["digits"]) >= 3  # the tall mark: read again, kept
     assert page.page.get_by_test_id("number").text_content() == results[paths[0].name]["number"]
     boxes = page.page.locator("[data-testid^=digit-box-]")
     assert boxes.count() == len(results[paths[0].name]["digits"])

@@ -438,13 +438,23 @@ async function _polar_number(a, p, classify) {
   }
 }
 
+// segment.py _column: do the digits of a reading (boxes [x0, y0, x1, y1], input px) stand in one column
+// inside box (up to f px outside it)? A turned number merged into one tall mark reads so on its crop.
+function _column(lines, box, f) {
+  if (lines.length !== 1) return false;
+  const b = lines[0].map((dg) => dg.box);
+  if (!b.every((q) => q[0] >= box[0] - f && q[1] >= box[1] - f && q[2] <= box[2] + f && q[3] <= box[3] + f)) return false;
+  const spread = (v) => Math.max(...v) - Math.min(...v);
+  return spread(b.map((q) => q[1] + q[3])) > spread(b.map((q) => q[0] + q[2])); // centres spread down, not across
+}
+
 // segment.py read_number: any image -> {input: the single digit's, info, lines: the digits per line,
 // boxes [x0, y0, x1, y1] in the input's pixels}, the number's pieces read with classify moved by
 // read_shift px. An ImageError exactly when the single digit's reading raises one. A number of two
 // digits or more is read again on a crop of the input around them (second_look x a digit's size more
-// each way) when that is at most second_look_area of the input, and so is a single mark wider than
-// one_wide x its height (a number small in the photo, its digits merged); that reading is kept when it
-// finds two digits or more.
+// each way) when that is at most second_look_area of the input, and so is a single mark longer than
+// one_wide x its width across (a number small in the photo, its digits merged); that reading is kept
+// when it finds two digits or more (for a mark taller than wide, three in a column inside it).
 export async function read_number(image, p, classify) {
   classify = _shifted(classify, Math.trunc(p.read_shift), p.canvas);
   const a = _grey(image, p.luma);
@@ -452,10 +462,15 @@ export async function read_number(image, p, classify) {
   let lines = found.map((line) => line.map((dg) => ({ ...dg, box: _placed(dg.box, info) })));
   const digits = lines.flat();
   const one = _placed(info.box, info); // the single digit's box
-  let crop = null;
+  const w = one[2] - one[0], h = one[3] - one[1];
+  let crop = null, need = 2; // need: the digits the crop's reading must find to be kept
   if (p.second_look > 0 && digits.length > 1) crop = _around(digits.map((dg) => dg.box), [a.h, a.w], p);
-  // One mark wider than one digit may be: a number small in a big photo, merged by the reduction.
-  else if (p.second_look > 0 && one[2] - one[0] > p.one_wide * (one[3] - one[1])) crop = _around([one], [a.h, a.w], p, one[3] - one[1]);
+  else if (p.second_look > 0 && Math.max(w, h) > p.one_wide * Math.min(w, h)) {
+    // One mark longer than one digit may be: a number small in a big photo, merged by the reduction.
+    // Taller than wide (a turned number): 3 digits or more in a column inside it (a 1 or a 7 is as tall).
+    crop = _around([one], [a.h, a.w], p, Math.min(w, h));
+    need = w > h ? 2 : 3;
+  }
   if (crop) {
     let again = [], near = null;
     try {
@@ -463,7 +478,8 @@ export async function read_number(image, p, classify) {
     } catch (e) {
       if (!(e instanceof ImageError)) throw e; // nothing on the crop: keep the first reading
     }
-    if (again.flat().length > 1) lines = again.map((line) => line.map((dg) => ({ ...dg, box: _placed(dg.box, near, crop.slice(0, 2)) })));
+    again = again.map((line) => line.map((dg) => ({ ...dg, box: _placed(dg.box, near, crop.slice(0, 2)) })));
+    if (again.flat().length >= need && (need === 2 || _column(again, one, info.factor))) lines = again;
   }
   return { input, info, lines };
 }

@@ -87,7 +87,7 @@ PREPROCESSING = {
     #                   canvas and its copies moved 1 px up, down, left, right (0: read once; segment._shifted)
     "second_look": 1.0,  # a number of 2+ digits is read again on a crop of the input around them, 1.0 x a
     #                      digit's size (its median height or width, the larger) more each way (0: read once);
-    #                      so is one mark wider than one_wide x its height, a digit's height more (digits merged)
+    #                      so is one mark longer than one_wide x its width across (a number's digits merged)
     "second_look_area": 0.5,  # ... when that crop is at most 0.5 of the input's area (chosen on 1,200 numbers
     #                           of each kind, seeds 0-2 and 5: docs/results.md)
 }

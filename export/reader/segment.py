@@ -440,6 +440,17 @@ def _around(boxes, shape, p: dict, size: float | None = None):
     return crop if (crop[2] - crop[0]) * (crop[3] - crop[1]) <= p["second_look_area"] * h * w else None
 
 
+def _column(lines, box, f: int) -> bool:
+    """Do the digits of a reading (boxes [x0, y0, x1, y1], input px) stand in one column inside `box` (up to
+    f px outside it: the first look's rounding)? A turned number merged into one tall mark reads so on its
+    crop."""
+    if len(lines) != 1:
+        return False
+    b = np.array([dg["box"] for dg in lines[0]], np.float64)
+    inside = (b[:, :2] >= np.array(box[:2]) - f).all() and (b[:, 2:] <= np.array(box[2:]) + f).all()
+    return bool(inside and np.ptp(b[:, 1] + b[:, 3]) > np.ptp(b[:, 0] + b[:, 2]))  # centres spread down, not across
+
+
 def read_number(image, p: dict, classify):
     """Any image -> (the single digit's input (canvas, canvas), the info of --explain, the digits per line
     as _digits gives them, but boxes [x0, y0, x1, y1] in the input's pixels). classify: (N, canvas,
@@ -448,8 +459,9 @@ def read_number(image, p: dict, classify):
 
     A number of two digits or more is read a second time, on a crop of the input around them
     (second_look x a digit's size more each way) when that is at most second_look_area of the input,
-    and so is a single mark wider than one_wide x its height (a number small in the photo, its digits
-    merged); that reading is kept when it finds two digits or more: the crop has its own paper level,
+    and so is a single mark longer than one_wide x its width across (a number small in the photo, its
+    digits merged); that reading is kept when it finds two digits or more (for a mark taller than wide,
+    three in a column inside it: a turned number): the crop has its own paper level,
     threshold and specks, nearer the number's own than the whole photo's, and a finer working image
     when the number is small in it (docs/results.md)."""
     number = partial(_number, classify=_shifted(classify, int(p["read_shift"])))  # _polar_grey's reader
@@ -457,22 +469,25 @@ def read_number(image, p: dict, classify):
     x, info, lines = _polar_grey(a, p, number)
     lines = [[{**dg, "box": _placed(dg["box"], info)} for dg in line] for line in lines]
     digits = [dg for line in lines for dg in line]
-    crop, one = None, _placed(info["box"], info)  # one: the single digit's box
+    one = _placed(info["box"], info)  # the single digit's box
+    w, h = one[2] - one[0], one[3] - one[1]
+    crop, need = None, 2  # need: the digits the crop's reading must find to be kept
     if p["second_look"] > 0 and len(digits) > 1:
         crop = _around([dg["box"] for dg in digits], a.shape, p)
-    elif p["second_look"] > 0 and one[2] - one[0] > p["one_wide"] * (one[3] - one[1]):
-        # One mark, wider than one digit may be: a number small in a big photo (digits 2-5% of its short
+    elif p["second_look"] > 0 and max(w, h) > p["one_wide"] * min(w, h):
+        # One mark, longer than one digit may be: a number small in a big photo (digits 2-5% of its short
         # side), merged into one mark by the reduction (each f x f block its darkest pixel closes the gaps
-        # between the digits). Its crop, a digit's height around it, is read at a finer scale. (Not a mark
-        # taller than wide, a turned number: a 1 or a 7 is as tall, and its crop read 2 more of the 1,192
-        # digit photos of tests/photos.py as numbers.)
-        crop = _around([one], a.shape, p, one[3] - one[1])
+        # between the digits). Its crop, a digit's size around it, is read at a finer scale. A mark taller
+        # than wide (a turned number) must read as 3 digits or more in a column inside it (_column): a 1 or
+        # a 7 is as tall, and a speck or a rule's piece beside it would be read as a second digit.
+        crop, need = _around([one], a.shape, p, min(w, h)), 2 if w > h else 3
     if crop is not None:
         y0, x0, y1, x1 = crop
         try:
             _, near, again = _polar_grey(a[y0:y1, x0:x1], p, number)
         except ImageError:  # nothing on the crop: keep the first reading
             again = []
-        if sum(map(len, again)) > 1:
-            lines = [[{**dg, "box": _placed(dg["box"], near, (y0, x0))} for dg in line] for line in again]
+        again = [[{**dg, "box": _placed(dg["box"], near, (y0, x0))} for dg in line] for line in again]
+        if sum(map(len, again)) >= need and (need == 2 or _column(again, one, info["factor"])):
+            lines = again
     return x, info, lines
