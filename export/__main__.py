@@ -1,8 +1,10 @@
 """Export the best checkpoint to one verified ONNX file (and optionally an INT8 copy).
 
-    python -m export                                  # best.ckpt of the latest run under logs/
+    python -m export                                  # best.ckpt of the latest digits run under logs/
     python -m export --ckpt logs/mnist/version_3/checkpoints/best.ckpt --out artifacts/mnist.onnx
     python -m export --int8                           # also artifacts/mnist.int8.onnx
+    python -m export --lines                          # the line reader: best.ckpt of the latest lines run ->
+                                                      # artifacts/mnist.lines.onnx (export/lines_export.py)
 
 Writes PATH.onnx, the sidecar PATH.json (metadata and verification figures) and predict.pyz beside
 them (the torch-free predictor in one file), and with --int8 PATH.int8.onnx. Nothing is written at
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import yaml
 
 from export import pyz
+from export.lines_export import export_lines
 from export.onnx_export import OPSET, export_onnx, load_checkpoint, set_metadata, sha256
 from export.quantize import CALIBRATION_IMAGES, quantize
 from export.verify import VerificationError, check_graph, torch_logits, verify_fp32, verify_int8
@@ -33,11 +37,24 @@ from src.data import DataError, MNISTDataModule
 MAX_INT8_DROP = 0.001  # 0.10 percentage points of test accuracy
 
 
-def latest_best_checkpoint(logs: Path) -> Path:
-    candidates = sorted(logs.glob("**/checkpoints/best.ckpt"), key=lambda p: p.stat().st_mtime)
+def latest_best_checkpoint(logs: Path, lines: bool = False) -> Path:
+    """The newest best.ckpt under `logs` of a digit classifier's run, or with `lines` of a line reader's."""
+    candidates = sorted((p for p in logs.glob("**/checkpoints/best.ckpt") if _lines_run(p.parent.parent) == lines),
+                        key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise CheckpointError(f"no best.ckpt under {logs}/: train first (`python -m src.train fit`) or pass --ckpt PATH")
+        fit = "python -m src.train fit" + " --config configs/lines.yaml" * lines
+        raise CheckpointError(f"no best.ckpt of a {'lines' if lines else 'digits'} run under {logs}/: train first "
+                              f"(`{fit}`) or pass --ckpt PATH")
     return candidates[-1]
+
+
+def _lines_run(run_dir: Path) -> bool:
+    """Whether the run's config.yaml says `task: lines` (a run without one trained the digit classifier)."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(config, dict) and config.get("task") == "lines"
 
 
 def as_unit_floats(images) -> np.ndarray:
@@ -127,17 +144,26 @@ def export(ckpt: Path, out: Path, int8: bool, data_dir: str, log=print) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ckpt", type=Path, help="checkpoint to export (default: best.ckpt of the latest run under --logs)")
-    parser.add_argument("--out", type=Path, default=Path("artifacts/mnist.onnx"), help="ONNX file to write (default: %(default)s)")
+    parser.add_argument("--ckpt", type=Path, help="checkpoint to export (default: best.ckpt of the latest run of the task "
+                        "under --logs)")
+    parser.add_argument("--out", type=Path, help="ONNX file to write (default: artifacts/mnist.onnx, with --lines "
+                        "artifacts/mnist.lines.onnx)")
     parser.add_argument("--int8", action="store_true", help="also write OUT.int8.onnx, statically quantized")
+    parser.add_argument("--lines", action="store_true", help="export the line reader (a run of configs/lines.yaml)")
     parser.add_argument("--logs", type=Path, default=Path("logs"), help="where to look for runs (default: %(default)s)")
     parser.add_argument("--data-dir", default="data/mnist", help="MNIST files for verification (default: %(default)s)")
     args = parser.parse_args(argv)
+    args.out = args.out or Path("artifacts/mnist.lines.onnx" if args.lines else "artifacts/mnist.onnx")
     if args.out.suffix != ".onnx":
         parser.error(f"--out {args.out}: the file name must end in .onnx")
+    if args.lines and args.int8:
+        parser.error("--int8 quantizes the digit classifier; the line reader is exported in fp32 only")
     try:
-        ckpt = args.ckpt or latest_best_checkpoint(args.logs)
-        export(ckpt, args.out, args.int8, args.data_dir)
+        ckpt = args.ckpt or latest_best_checkpoint(args.logs, lines=args.lines)
+        if args.lines:
+            export_lines(ckpt, args.out, args.data_dir)
+        else:
+            export(ckpt, args.out, args.int8, args.data_dir)
     except (CheckpointError, VerificationError, DataError) as e:
         print(f"error: {e}; nothing was written to {args.out}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from export.reader import params
-from src.checkpoints import check_compatible, check_hyperparameters, read_checkpoint
+from src.checkpoints import CheckpointError, check_compatible, check_hyperparameters, is_line_reader, read_checkpoint
 from src.data import MEAN, STD
 from src.model import Net
 from src.module import MNISTClassifier
@@ -73,6 +73,9 @@ def load_checkpoint(path: str | Path) -> tuple[Deployable, dict]:
     """The weights to ship (the moving average when trained with one), in eval mode, and facts about them."""
     path = Path(path)
     ckpt = read_checkpoint(path)  # plain data only (weights_only); one-line CheckpointError otherwise
+    if is_line_reader(ckpt):
+        raise CheckpointError(f"{path} is a line reader's checkpoint (configs/lines.yaml), not a digit classifier's: "
+                              "pass the best.ckpt of a digits run (`python -m src.train fit`)")
     check_hyperparameters(path, ckpt, MNISTClassifier)
     # LightningCLI adds private keys such as `_instantiator`; the model's own are the rest.
     hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}

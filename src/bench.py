@@ -168,7 +168,8 @@ def load_config(paths: list[str]) -> dict:
     for path in paths:  # later files override earlier ones, as with the CLI
         for key, value in (yaml.safe_load(Path(path).read_text()) or {}).items():
             cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
-    return {"model": cfg["model"], "data": cfg["data"], "precision": str(cfg["trainer"].get("precision", "32-true"))}
+    return {"model": cfg["model"], "data": cfg["data"], "precision": str(cfg["trainer"].get("precision", "32-true")),
+            "task": cfg.get("task", "digits")}
 
 
 def against(cfg: dict, overrides: list[str], parser: argparse.ArgumentParser) -> dict | None:
@@ -218,6 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     cfg = load_config(["configs/default.yaml", *args.config])
+    if cfg["task"] != "digits":
+        parser.error(f"--config {args.config[-1]}: a config of the task {cfg['task']}; this benchmark times the digit "
+                     "recipes (the line reader's fit time: docs/training.md)")
     other = against(cfg, args.against, parser)
     other_name = f"bare, {' '.join(args.against)}"
     if cfg["precision"].startswith("bf16"):

@@ -43,7 +43,7 @@ def relative(path) -> str:
 
 
 class PredictionCSV(BasePredictionWriter):
-    """predict: writes predictions.csv (index into the test set, predicted digit, its probability) to the run dir."""
+    """predict: writes predictions.csv (index into the test set, what was read, its probability) to the run dir."""
 
     def __init__(self):
         super().__init__(write_interval="epoch")
@@ -54,11 +54,17 @@ class PredictionCSV(BasePredictionWriter):
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as f:
             out = csv.writer(f)
-            out.writerow(["index", "digit", "probability"])
-            for batch, indices in zip(predictions, batch_indices[0]):
-                for i, d, p in zip(indices, batch["digit"].tolist(), batch["probability"].tolist()):
-                    out.writerow([i, d, f"{p:.6f}"])
-        print(f"predictions: {relative(path)} ({sum(len(b['digit']) for b in predictions)} test images)")
+            # predict_step's columns: the digit net's "digit", "probability"; the line reader's "number", "probability",
+            # "truth" and the lines' own "index" (its batches are whole lines, not a sampler's indices).
+            columns = [k for k in predictions[0] if k != "index"] if predictions else ["digit", "probability"]
+            out.writerow(["index", *columns])
+            for n, batch in enumerate(predictions):
+                indices = batch["index"] if "index" in batch else batch_indices[0][n]
+                values = [v.tolist() if torch.is_tensor(v) else v for v in (indices, *(batch[k] for k in columns))]
+                for row in zip(*values):
+                    out.writerow([f"{v:.6f}" if isinstance(v, float) else v for v in row])
+        what = "test lines" if predictions and "number" in predictions[0] else "test images"
+        print(f"predictions: {relative(path)} ({sum(len(b['probability']) for b in predictions)} {what})")
 
 
 class LastCheckpoint(Callback):

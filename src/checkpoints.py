@@ -57,6 +57,11 @@ def check_hyperparameters(path: str | Path, ckpt: dict, model_class: type) -> No
                               f"{model_class.__name__}'s): pass a checkpoint written by `python -m src.train fit`")
 
 
+def is_line_reader(ckpt: dict) -> bool:
+    """Whether the checkpoint holds src.line_model.LineNet's weights (task `lines`), not the digit classifier's."""
+    return any(k.startswith("net.columns.") for k in ckpt.get("state_dict", {}))  # LineNet's 1-D part
+
+
 def check_compatible(path: str | Path, ckpt: dict, model: torch.nn.Module) -> None:
     """The checkpoint's weights fit `model`, built from the checkpoint's own hyperparameters, exactly."""
     theirs = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
@@ -99,7 +104,7 @@ def find_latest(name: str, logs: Path = LOGS) -> Path:
 # weights, optimiser state and learning-rate schedule planned with the saved values; LightningCLI
 # would also silently replace every --model.* value with the checkpoint's own.
 RESUME_MAY_CHANGE = {
-    "data.data_dir", "data.download", "data.eval_batch_size", "trainer.accelerator", "trainer.enable_progress_bar",
+    "data.data_dir", "data.download", "data.eval_batch_size", "data.workers", "trainer.accelerator", "trainer.enable_progress_bar",
     "trainer.enable_model_summary", "trainer.log_every_n_steps", "last_checkpoint.every_n_train_steps",
     "trainer.logger.init_args.save_dir",  # where to look for the run; the run's own directory is kept
 }

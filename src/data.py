@@ -308,6 +308,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.download = download
         self.train_set = self.val_set = self.test_set = None
         self.train_sampler: EpochSampler | None = None
+        self.test_description = "official 10,000-image test set"  # fit's summary
         self._resume: dict | None = None  # from a checkpoint, for the next train_dataloader()
 
     def prepare_data(self) -> None:  # once per node, before setup()

@@ -114,7 +114,10 @@ if __name__ == "__main__":  # python -m src.model: the size of each recipe in co
     default = yaml.safe_load((configs / "default.yaml").read_text())["model"]
     print(f"{'config':<10} {'channels':<22} {'convs/stage':>11} {'stem':>4} {'hidden':>6} {'parameters':>11} {'MACs/image':>11}")
     for path in sorted(configs.glob("*.yaml")):
-        m = {**default, **(yaml.safe_load(path.read_text()).get("model") or {})}
+        config = yaml.safe_load(path.read_text())
+        if config.get("task", "digits") != "digits":
+            continue  # another network: configs/lines.yaml's is src/line_model.py's (`python -m src.line_model`)
+        m = {**default, **(config.get("model") or {})}
         params, macs = complexity(Net(tuple(m["channels"]), m["convs_per_stage"], m["hidden"], m["dropout"], m["stem_stride"],
                                       m["pool_first"]))
         print(f"{path.stem:<10} {str(tuple(m['channels'])):<22} {m['convs_per_stage']:>11} {m['stem_stride']:>4} {m['hidden']:>6} "

@@ -9,8 +9,11 @@
     python -m src.train validate --ckpt_path last             # ... or its last.ckpt
     python -m src.train predict --ckpt_path logs/mnist/version_0/checkpoints/best.ckpt
 
+    python -m src.train fit --config configs/lines.yaml       # the line reader (task `lines`, src/line_module.py)
+
 `fit` ends by testing the best checkpoint (by val/acc) on the official 10k test set and printing a
-summary. Each command writes a run directory logs/mnist/version_N with the TensorBoard events,
+summary (the line reader: on lines of MNIST test digits, a line right when all its digits are). Each
+command writes a run directory logs/mnist/version_N (logs/lines/version_N) with the TensorBoard events,
 config.yaml and, for fit, environment.yaml, results.yaml and checkpoints/{best,last}.ckpt; predict
 writes predictions.csv. `validate`, `test` and `predict` evaluate a trained checkpoint or refuse.
 Mistakes end in one `error:` line and a non-zero exit; add --debug for a traceback.
@@ -36,12 +39,21 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from src.callbacks import LastCheckpoint, PredictionCSV, RunRecord, cpu_model, relative
 from src.checkpoints import (CheckpointError, check_compatible, check_hyperparameters, checkpoint_arguments,
-                             new_run_command, read_checkpoint)
+                             is_line_reader, new_run_command, read_checkpoint)
 from src.data import DataError, MNISTDataModule
+from src.line_data import LinesDataModule
+from src.line_module import LineReader
 from src.module import MNISTClassifier, NonFiniteLossError
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIGS / "default.yaml"
+# task -> (LightningModule, LightningDataModule, the config every other one is layered over). The task is a key
+# of the config (`task: lines`), so a run's config.yaml names it for a resume, a test or a predict.
+TASKS = {
+    "digits": (MNISTClassifier, MNISTDataModule, DEFAULT_CONFIG),
+    "lines": (LineReader, LinesDataModule, CONFIGS / "lines.yaml"),
+}
 
 # Batches are single in-memory gathers (src/data.py), so worker processes would only slow them down.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -50,6 +62,8 @@ warnings.filterwarnings("ignore", ".*args parameter is intended to run from with
 warnings.filterwarnings("ignore", ".*all_gather is deprecated.*")  # inside Lightning's DDP all_gather
 # Lightning looks for state_dict() on the DataLoader; the DataModule's own state_dict saves the position instead.
 warnings.filterwarnings("ignore", ".*your dataloader is not resumable.*")
+# The line reader's batches are whole lines (batch_size=None); its predictions carry their own indices.
+warnings.filterwarnings("ignore", ".*Couldn't infer the batch indices.*")
 
 
 class UserError(Exception):
@@ -59,12 +73,15 @@ class UserError(Exception):
 class OneLineErrors(LightningArgumentParser):
     """Config mistakes (unknown key, wrong type) in one line instead of usage + multi-line detail."""
 
+    task = "digits"  # whose keys the hint lists (main() subclasses this for the task it runs)
+
     def error(self, message: str, ex: Exception | None = None):
         if not self.exit_on_error:  # jsonargparse is probing internally and will handle it
             return super().error(message, ex)
         detail = " ".join(message.split())
         sub = next((a for a in sys.argv[1:2] if a in SUBCOMMANDS), "fit")
-        sys.exit(f"error: {detail[:400]} (valid keys and types: python -m src.train {sub} --help)")
+        config = " --config configs/lines.yaml" if self.task == "lines" else ""
+        sys.exit(f"error: {detail[:400]} (valid keys and types: python -m src.train {sub}{config} --help)")
 
 
 class CLI(LightningCLI):
@@ -72,6 +89,8 @@ class CLI(LightningCLI):
         # Always attached, configured under these keys in the YAML (or --checkpoint.*, --last_checkpoint.*).
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
+        parser.add_argument("--task", choices=tuple(TASKS), default="digits",
+                            help="what to train: digits (one per 28x28 image) or lines (a line of digits, read with CTC)")
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI builds the model from the checkpoint's own hyperparameters; check them first,
@@ -81,13 +100,13 @@ class CLI(LightningCLI):
         self.checkpoint = None
         if path and path not in ("best", "last", "hpc"):
             self.checkpoint = read_checkpoint(path)
-            check_hyperparameters(path, self.checkpoint, MNISTClassifier)
+            check_hyperparameters(path, self.checkpoint, self.model_class)
         super()._parse_ckpt_path()
         if self.checkpoint is not None:
             # A checkpoint saved before a model option existed (model.pool_first) was trained without
             # it: build its model with the option's default, the old behaviour, not with the config's value.
             saved = self.checkpoint["hyper_parameters"]
-            for name, param in inspect.signature(MNISTClassifier.__init__).parameters.items():
+            for name, param in inspect.signature(self.model_class.__init__).parameters.items():
                 if name != "self" and name not in saved and param.default is not inspect.Parameter.empty:
                     self.config[sub]["model"][name] = param.default
 
@@ -171,7 +190,7 @@ class CLI(LightningCLI):
             Path(run_dir, "results.yaml").write_text(yaml.safe_dump(results, sort_keys=False))
         if trainer.is_global_zero:
             rows = [
-                ("test accuracy", f"{test_acc:.2%}  (official 10,000-image test set, best checkpoint)"),
+                ("test accuracy", f"{test_acc:.2%}  ({self.datamodule.test_description}, best checkpoint)"),
                 ("best val accuracy", f"{best_val:.2%}"),
                 ("checkpoint", relative(best) if best else "none written (fast_dev_run or no validation)"),
                 ("run directory", relative(run_dir) if run_dir else "none (no logger)"),
@@ -213,17 +232,48 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:.0f} s" if seconds >= 60 else f"{seconds:.1f} s"
 
 
+def task_of(args: list[str]) -> str:
+    """The task the command line asks for: the last `--task`, else the last config file that names one (a run's
+    config.yaml among them), else the run directory's config.yaml of --ckpt_path; "digits" when none does."""
+    task, configs, ckpt = None, [], None
+    for i, a in enumerate(args):
+        key, eq, value = a.partition("=")
+        value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+        if key == "--task":
+            task = value
+        elif key == "--config":
+            configs.append(value)
+        elif key == "--ckpt_path":
+            ckpt = value
+    if task is None and ckpt and Path(ckpt).parent.name == "checkpoints":
+        configs.insert(0, str(Path(ckpt).parent.parent / "config.yaml"))
+    for config in configs if task is None else ():
+        try:
+            named = (yaml.safe_load(Path(config).read_text()) or {}).get("task")
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue  # LightningCLI names the unreadable file
+        task = named if isinstance(named, str) else task
+    if task is None and ckpt and Path(ckpt).is_file():  # a checkpoint outside its run directory: its weights tell
+        try:
+            task = "lines" if is_line_reader(read_checkpoint(ckpt)) else None
+        except CheckpointError:
+            pass  # named in one line by the CLI's own check
+    return task if task in TASKS else "digits"  # an unknown task: LightningCLI's one-line error lists them
+
+
 def main(args: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
         args = checkpoint_arguments(args)
+        task = task_of(args)
+        model_class, datamodule_class, config = TASKS[task]
         CLI(
-            MNISTClassifier,
-            MNISTDataModule,
-            parser_class=OneLineErrors,
-            parser_kwargs={cmd: {"default_config_files": [str(DEFAULT_CONFIG)]} for cmd in SUBCOMMANDS},
+            model_class,
+            datamodule_class,
+            parser_class=type("OneLineErrors", (OneLineErrors,), {"task": task}),
+            parser_kwargs={cmd: {"default_config_files": [str(config)]} for cmd in SUBCOMMANDS},
             trainer_defaults={"callbacks": [PredictionCSV(), RunRecord()]},
             save_config_kwargs={"overwrite": True},  # a resumed run rewrites the same config.yaml
             auto_configure_optimizers=False,  # the module owns its optimiser and schedule

@@ -1,11 +1,11 @@
 """Whole handwritten numbers for the number reader (issue 22): MNIST TEST digits written side by side.
 
-A number is 2-8 MNIST test digits (never training digits) written as a hand writes them: each digit 80-120%
-of the writer's size, all slanted alike (a shear of up to +-0.3, each digit +-0.05 from it), sitting on a
-baseline that drifts (up to +-5% of the run, +-1 px per digit); gaps between neighbours from 1 px to half
-a digit wide (1-7.5 px at MNIST's scale, a digit 20 px tall), or touching: 10% of the pairs overlap by 1-2
-px of ink. Sometimes (10%) a second line; sometimes (15%) turned 90 degrees either way (written along the
-sheet's long side). Each number is either a clean scan (dark ink on white paper, 28-96 px per digit, PNG)
+A number is 2-8 MNIST test digits (never training digits) written as a hand writes them, by src/lines.py:
+each digit 80-120% of the writer's size, all slanted alike (a shear of up to +-0.3, each digit +-0.05 from
+it), sitting on a baseline that drifts (up to +-5% of the run, +-1 px per digit); gaps between neighbours
+from 1 px to half a digit wide (1-7.5 px at MNIST's scale, a digit 20 px tall), or touching: 13% of the pairs
+overlap by 1-2 px of ink. Sometimes (10%) a second line; sometimes (15%) turned 90 degrees either way
+(written along the sheet's long side). Each number is either a clean scan (dark ink on white paper, 28-96 px per digit, PNG)
 or a photo: tests/photos.py's render() on all its families but "digit touches an edge" (a cut-off number
 would have no truth), or (kind "page") the clean scan small on a white 12 MP page, a digit 2-5% of its
 short side, as a number written on a sheet photographed whole. The same seed gives the same numbers for
@@ -37,10 +37,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tests.photos import CLOSE, DESK, FAMILIES, FILLS, _bilinear, render
+from src.lines import line_of, writer
+from tests.photos import CLOSE, DESK, FAMILIES, FILLS, render
 
-SLANT, SIZE, DRIFT = 0.3, (0.8, 1.2), 0.05  # shear (x px per px up), size range, baseline slope
-GAP, TOUCH = (1.0, 7.5), 0.13  # px between neighbours' ink at MNIST's scale; share of touching pairs
 PAGE, PAGE_SHARE = (4000, 3000), (0.02, 0.05)  # kind "page": a 12 MP photo, a digit 2-5% of its short side
 #                                                (4-10 mm on an A4 sheet that fills the frame)
 TWO_LINES, TURNED = 0.1, 0.15  # shares of two-line and turned numbers
@@ -59,78 +58,25 @@ def _test_digits(data_dir=None) -> tuple[np.ndarray, np.ndarray]:
     return _MNIST[data_dir]
 
 
-def _written(digit: np.ndarray, size: float, slant: float) -> np.ndarray:
-    """A (28, 28) uint8 MNIST digit -> its ink (h, w) float32 in [0, 1], cropped to the ink, `size` times as
-    large and sheared: each row shifted `slant` px right per px above the bottom row."""
-    a = digit.astype(np.float32) / 255
-    ys, xs = np.nonzero(a)
-    a = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    h, w = a.shape
-    oh, ow = int(np.ceil(h * size)) + 1, int(np.ceil((w + abs(slant) * h) * size)) + 1
-    yy, xx = np.mgrid[0:oh, 0:ow].astype(np.float32) + 0.5  # output pixel centres
-    y = yy / size - 0.5
-    x = xx / size - 0.5 - slant * (h - 1 - y) - max(0.0, -slant * (h - 1))
-    out = _bilinear(a, y, x)
-    ys, xs = np.nonzero(out > 0.02)
-    return out[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-
-
-def _line(pieces: list[np.ndarray], slant: float, rng) -> tuple[np.ndarray, list, int]:
-    """Written digits -> one line (H, W) float32 ink, each digit's box (x0, y0, x1, y1) in it, and how many
-    neighbours' inks (> 0.5) meet. Each digit sits on the drifting baseline, its gap to the ink so far
-    measured row by row (each row against the rows next to it too, so no corner touches unasked); it leans
-    over the previous digit's box by at most 2 px + the slant's lean over half its height (so no digit tucks
-    into a neighbour's open side: a 7 into a 6)."""
-    height = 40 + max(p.shape[0] for p in pieces) * 2
-    canvas = np.zeros((height, sum(p.shape[1] for p in pieces) + 10 * len(pieces) + 10), np.float32)
-    right = np.full(height + 2, -np.inf)  # per row (1 px padded): the rightmost ink column so far
-    slope, boxes, x, touching = rng.uniform(-DRIFT, DRIFT), [], 0, 0
-    for p in pieces:
-        ph, pw = p.shape
-        base = height * 0.7 + slope * x + rng.normal(0, 1)
-        y0 = int(np.clip(round(base - ph), 0, height - ph))
-        ink = p > 0.5
-        has = ink.any(1)
-        left = np.where(has, ink.argmax(1), 0)  # per row of the digit: its leftmost ink column
-        gap = -int(rng.integers(1, 3)) if rng.random() < TOUCH and boxes else int(round(rng.uniform(*GAP)))
-        near = np.max([right[y0 + d:y0 + d + ph] for d in range(3)], 0)  # rows y-1, y, y+1 of the ink so far
-        rows = np.nonzero(has & np.isfinite(near))[0]
-        if boxes:  # beside the last digit's box, leaning over it a little at most
-            x = max(0, boxes[-1][2] - int(2 + abs(slant) * ph / 2) + min(gap, 0))
-            if len(rows):
-                x = max(x, int(np.max(near[rows] + 1 + gap - left[rows])))
-        win = canvas[y0:y0 + ph, x:x + pw]
-        old = np.pad(win > 0.5, 1)
-        touching += bool((ink & np.max([old[dy:dy + ph, dx:dx + pw] for dy in range(3) for dx in range(3)], 0)).any())
-        np.maximum(win, p, out=win)
-        last = np.where(has, pw - 1 - ink[:, ::-1].argmax(1), -1)
-        rows_now = right[1 + y0:1 + y0 + ph]  # a view
-        rows_now[has] = np.maximum(rows_now[has], x + last[has])
-        boxes.append((x, y0, x + pw, y0 + ph))
-    return canvas, boxes, touching
-
-
 def compose(rng, digits=(4, 6), two_lines: float = TWO_LINES, turned: float = TURNED, data_dir=None):
     """A random number -> (bitmap (H, W) uint8 white on black at MNIST's scale, a digit ~20 px tall with 4 px
     margins; meta): "number" (lines joined by one space), "turned" (0, 90 or -90 degrees counterclockwise;
     the bitmap is turned), "lines", "touching" (pairs whose inks meet), "indices" (the MNIST test digits),
     "boxes" (each digit's (x0, y0, x1, y1) in the bitmap, in reading order)."""
     images, labels = _test_digits(data_dir)
-    size, slant = rng.uniform(*SIZE), rng.uniform(-SLANT, SLANT)
+    size, slant = writer(rng)
     lines = 2 if rng.random() < two_lines else 1
     out, truth, used, boxes, touching, top = [], [], [], [], 0, 0
     for _ in range(lines):
         idx = rng.integers(len(images), size=int(rng.integers(digits[0], digits[1] + 1)))
-        pieces = [_written(images[i], np.clip(size * rng.uniform(0.9, 1.1), *SIZE), slant + rng.uniform(-0.05, 0.05))
-                  for i in idx]
-        canvas, bx, touch = _line(pieces, slant, rng)
+        canvas, bx, touch, text = line_of(images, labels, idx, size, slant, rng)
         ys, xs = np.nonzero(canvas > 0.02)
         canvas, (cy, cx) = canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1], (ys.min(), xs.min())
         indent = int(rng.integers(-4, 13)) if out else 0
         out.append((canvas, top, indent))
         touching += touch
         boxes += [(x0 - cx + indent, y0 - cy + top, x1 - cx + indent, y1 - cy + top) for x0, y0, x1, y1 in bx]
-        truth.append("".join(str(int(labels[i])) for i in idx))
+        truth.append(text)
         used += [int(i) for i in idx]
         top += canvas.shape[0] + int(rng.integers(3, 11))  # the leading: 3-10 px between the lines' ink
     left = min(ind for _, _, ind in out)

@@ -37,17 +37,6 @@ def _line_cover(t: np.ndarray, spacing: float, offset: float, width: float) -> n
     return np.clip(width / 2 + 0.5 - dist, 0, 1)
 
 
-def _bilinear(img: np.ndarray, py: np.ndarray, px: np.ndarray) -> np.ndarray:
-    """img (H, W) sampled at float pixel coordinates (centres at integers); 0 outside."""
-    hh, ww = img.shape
-    p = np.pad(img, 1)
-    py, px = np.clip(py + 1, 0, hh + 0.999), np.clip(px + 1, 0, ww + 0.999)
-    y0, x0 = py.astype(int), px.astype(int)
-    fy, fx = py - y0, px - x0
-    y1, x1 = np.minimum(y0 + 1, hh + 1), np.minimum(x0 + 1, ww + 1)
-    return ((p[y0, x0] * (1 - fx) + p[y0, x1] * fx) * (1 - fy) + (p[y1, x0] * (1 - fx) + p[y1, x1] * fx) * fy)
-
-
 _GAUSS = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], np.float32)  # a byte -> N(0, 1)
 
 

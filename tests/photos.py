@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image
 
 from tests import strokes
-from tests.optics import _add_noise, _apply, _bilinear, _homography, _line_cover, _smooth_noise
+from src.lines import bilinear as _bilinear
+from tests.optics import _add_noise, _apply, _homography, _line_cover, _smooth_noise
 
 FAMILIES = {  # attribute -> its values; every digit photo has one value of each
     "paper": ["plain", "lined", "grid"],

@@ -1,8 +1,9 @@
-"""src.bench's --against: the settings it changes, and the one-line error for a key the config lacks."""
+"""src.bench's --against: the settings it changes, and the one-line errors for a key the config lacks or another task."""
 
 import pytest
 
-from src.bench import against, build_parser, load_config
+from src.bench import against, build_parser, load_config, main
+from tests.conftest import REPO
 
 
 def test_against_changes_only_the_named_settings():
@@ -20,3 +21,13 @@ def test_against_refuses_what_it_cannot_apply(item, capsys):
         against(load_config(["configs/default.yaml"]), [item], build_parser())
     assert exit_info.value.code == 2
     assert f"--against {item}: expected model.KEY=VALUE" in capsys.readouterr().err
+
+
+def test_the_line_readers_config_is_refused_in_one_line(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", "configs/lines.yaml"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "error: --config configs/lines.yaml: a config of the task lines; this benchmark times the digit recipes "
+        "(the line reader's fit time: docs/training.md)")
