@@ -82,7 +82,7 @@ class LineReader(L.LightningModule):
         x, targets, target_lengths, lengths, texts, _ = batch
         logits = self.net(x)
         read = greedy_decode(logits, lengths)
-        right = torch.tensor([r == t for r, t in zip(read, texts)], dtype=torch.float32)
+        right = torch.tensor([r == t for r, t in zip(read, texts)], dtype=torch.float32, device=self.device)
         self.metrics[f"{stage}_acc"].update(right)
         self.metrics[f"{stage}_cer"].update(read, list(texts))
         log_probs = logits.float().log_softmax(1).permute(2, 0, 1)
