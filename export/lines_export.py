@@ -18,9 +18,9 @@ import onnx
 import torch
 from torch import nn
 
-from export.onnx_export import OPSET, _quiet_exporter, sha256
+from export.onnx_export import OPSET, _quiet_exporter, sha256, strip_debug_info, trained_module, write_metadata
 from export.verify import VerificationError, check_graph, session
-from src.checkpoints import CheckpointError, check_compatible, check_hyperparameters, is_line_reader, read_checkpoint
+from src.checkpoints import CheckpointError, is_line_reader, read_checkpoint
 from src.line_data import PAD, LinesDataModule
 from src.line_model import BLANK, HEIGHT, STRIDE, LineNet, greedy_decode
 from src.line_module import LineReader
@@ -53,19 +53,11 @@ def load_line_checkpoint(path: str | Path) -> tuple[LineDeployable, dict]:
     if not is_line_reader(ckpt):
         raise CheckpointError(f"{path} is a digit classifier's checkpoint, not a line reader's: pass the best.ckpt "
                               "of a lines run (`python -m src.train fit --config configs/lines.yaml`)")
-    check_hyperparameters(path, ckpt, LineReader)
-    hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-    module = LineReader(**hparams)
-    check_compatible(path, ckpt, module)
-    module.load_state_dict(ckpt["state_dict"])
-    callback = next((v for k, v in ckpt.get("callbacks", {}).items() if k.startswith("ModelCheckpoint")), {})
-    score = callback.get("best_model_score")
-    info = {"checkpoint": str(path), "checkpoint_sha256": sha256(path), "epoch": ckpt.get("epoch"),
-            "hyperparameters": {k: list(v) if isinstance(v, tuple) else v for k, v in hparams.items()},
-            "val_line_acc": float(score) if score is not None and path.name != "last.ckpt" else None,
-            # how the run wrote its lines (digits per line, touching pairs, the test set's size and seed)
-            "data": {k: v for k, v in ckpt.get("datamodule_hyper_parameters", {}).items()
-                     if k in ("digits", "touch", "test_lines", "split_seed")}}
+    module, info, score = trained_module(path, ckpt, LineReader)
+    info["val_line_acc"] = score
+    # how the run wrote its lines (digits per line, touching pairs, the test set's size and seed)
+    info["data"] = {k: v for k, v in ckpt.get("datamodule_hyper_parameters", {}).items()
+                    if k in ("digits", "touch", "test_lines", "split_seed")}
     return LineDeployable(module.net).eval(), info
 
 
@@ -77,10 +69,7 @@ def export_line_onnx(model: LineDeployable, path: str | Path) -> onnx.ModelProto
             opset_version=OPSET, dynamo=True, external_data=False, optimize=True, verbose=False,
             dynamic_shapes={"line": {0: torch.export.Dim("batch"), 3: STRIDE * torch.export.Dim("columns", min=2)}},
         )
-    proto = onnx.load(str(path))
-    for item in [*proto.graph.node, *proto.graph.input, *proto.graph.output, *proto.graph.value_info, *proto.graph.initializer]:
-        del item.metadata_props[:]
-        item.doc_string = ""
+    proto = strip_debug_info(onnx.load(str(path)))
     for value in proto.graph.input:
         value.type.tensor_type.shape.dim[0].dim_param, value.type.tensor_type.shape.dim[3].dim_param = "batch", "width"
     for value in proto.graph.output:
@@ -91,11 +80,7 @@ def export_line_onnx(model: LineDeployable, path: str | Path) -> onnx.ModelProto
 def set_line_metadata(proto: onnx.ModelProto, info: dict) -> None:
     props = {"task": "lines", "labels": LABELS, "input": INPUT, "line": LINE, "opset": OPSET,
              **{k: v for k, v in info.items() if k != "checkpoint"}, "source_checkpoint": Path(info["checkpoint"]).name}
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, json.dumps(value)
-    proto.producer_name = "mnist-lightning"
+    write_metadata(proto, props)
     proto.doc_string = ("MNIST line reader: line (batch, 1, 32, width) in [0, 1] -> logits, probs (batch, 11, width / 4), "
                         "class 10 the blank; greedy CTC decoding")
 

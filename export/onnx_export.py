@@ -69,20 +69,15 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_checkpoint(path: str | Path) -> tuple[Deployable, dict]:
-    """The weights to ship (the moving average when trained with one), in eval mode, and facts about them."""
-    path = Path(path)
-    ckpt = read_checkpoint(path)  # plain data only (weights_only); one-line CheckpointError otherwise
-    if is_line_reader(ckpt):
-        raise CheckpointError(f"{path} is a line reader's checkpoint (configs/lines.yaml), not a digit classifier's: "
-                              "pass the best.ckpt of a digits run (`python -m src.train fit`)")
-    check_hyperparameters(path, ckpt, MNISTClassifier)
+def trained_module(path: Path, ckpt: dict, model_class: type):
+    """`model_class` built from the checkpoint's own hyperparameters, its weights loaded, and facts about them
+    (for the sidecar and the metadata); `score`: the best validation score ModelCheckpoint kept, None for last.ckpt."""
+    check_hyperparameters(path, ckpt, model_class)
     # LightningCLI adds private keys such as `_instantiator`; the model's own are the rest.
     hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-    module = MNISTClassifier(**hparams)
+    module = model_class(**hparams)
     check_compatible(path, ckpt, module)
     module.load_state_dict(ckpt["state_dict"])
-    net = pool_after_norm(module.eval_net.eval().to(memory_format=torch.contiguous_format))
     callback = next((v for k, v in ckpt.get("callbacks", {}).items() if k.startswith("ModelCheckpoint")), {})
     score = callback.get("best_model_score")
     info = {
@@ -90,9 +85,20 @@ def load_checkpoint(path: str | Path) -> tuple[Deployable, dict]:
         "checkpoint_sha256": sha256(path),
         "epoch": ckpt.get("epoch"),
         "hyperparameters": {k: list(v) if isinstance(v, tuple) else v for k, v in hparams.items()},
-        "val_acc": float(score) if score is not None and path.name != "last.ckpt" else None,
     }
-    return Deployable(net).eval(), info
+    return module, info, float(score) if score is not None and path.name != "last.ckpt" else None
+
+
+def load_checkpoint(path: str | Path) -> tuple[Deployable, dict]:
+    """The weights to ship (the moving average when trained with one), in eval mode, and facts about them."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)  # plain data only (weights_only); one-line CheckpointError otherwise
+    if is_line_reader(ckpt):
+        raise CheckpointError(f"{path} is a line reader's checkpoint (configs/lines.yaml), not a digit classifier's: "
+                              "pass the best.ckpt of a digits run (`python -m src.train fit`)")
+    module, info, score = trained_module(path, ckpt, MNISTClassifier)
+    net = pool_after_norm(module.eval_net.eval().to(memory_format=torch.contiguous_format))
+    return Deployable(net).eval(), {**info, "val_acc": score}
 
 
 def export_onnx(model: Deployable, path: str | Path) -> onnx.ModelProto:
@@ -113,15 +119,28 @@ def export_onnx(model: Deployable, path: str | Path) -> onnx.ModelProto:
             optimize=True,
             verbose=False,
         )
-    proto = onnx.load(str(path))
-    # torch records a stack trace and source names per node: debugging aids, 10% of a small file.
-    for item in [*proto.graph.node, *proto.graph.input, *proto.graph.output, *proto.graph.value_info, *proto.graph.initializer]:
-        del item.metadata_props[:]
-        item.doc_string = ""
+    proto = strip_debug_info(onnx.load(str(path)))
     # Name the batch axis of every input and output the same way.
     for value in [*proto.graph.input, *proto.graph.output]:
         value.type.tensor_type.shape.dim[0].dim_param = "batch"
     return proto
+
+
+def strip_debug_info(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """torch records a stack trace and source names per node: debugging aids, 10% of a small file. Dropped."""
+    for item in [*proto.graph.node, *proto.graph.input, *proto.graph.output, *proto.graph.value_info, *proto.graph.initializer]:
+        del item.metadata_props[:]
+        item.doc_string = ""
+    return proto
+
+
+def write_metadata(proto: onnx.ModelProto, props: dict) -> None:
+    """props as the model's metadata_props, each value JSON (metadata values are strings)."""
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    proto.producer_name = "mnist-lightning"
 
 
 def set_metadata(proto: onnx.ModelProto, info: dict) -> None:
@@ -134,11 +153,7 @@ def set_metadata(proto: onnx.ModelProto, info: dict) -> None:
         **{k: v for k, v in info.items() if k != "checkpoint"},
         "source_checkpoint": Path(info["checkpoint"]).name,
     }
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, json.dumps(value)
-    proto.producer_name = "mnist-lightning"
+    write_metadata(proto, props)
     proto.doc_string = "MNIST digit classifier: image (batch, 1, 28, 28) in [0, 1] -> logits, probs (batch, 10)"
 
 
