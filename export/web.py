@@ -19,7 +19,8 @@ cross-origin isolation headers are needed). The page cannot work from file:// (b
 fetching the model and the .wasm there): serve it. Each URL maps to one file of a fixed list, the
 same list that --out writes: the site's own files in web/ (by type: .html, .js, .css, ...; never a
 dotfile or an editor's backup, swap or lock file), three onnxruntime-web files, the model, its INT8
-copy and its sidecar JSON. The sidecar is served (and written) with the `checkpoint` path reduced
+copy, its sidecar JSON and the line model beside it (mnist.lines.onnx: the page reads a number's lines
+whole with it, as predict.py does). The sidecar is served (and written) with the `checkpoint` path reduced
 to the file name, and any other absolute path likewise, so the site shows nothing of this
 machine's folders; the sidecar on disk is left as the export wrote it.
 
@@ -152,9 +153,11 @@ def site_files(model: Path, web: Path | None = None) -> dict[str, Path | bytes |
         raise WebError(f"onnxruntime-web is not installed ({ORT_DIST / missing[0]} is missing): run `npm ci` in {REPO}")
     files: dict[str, Path | bytes | Scrubbed] = dict(web_files(web or WEB))
     files.update({f"vendor/{name}": ORT_DIST / name for name in ORT_FILES})
-    # mnist.onnx -> mnist.int8.onnx and mnist.json beside it, as `python -m export --int8` writes them.
+    # mnist.onnx -> mnist.int8.onnx and mnist.json beside it, as `python -m export --int8` writes them, and
+    # the line model mnist.lines.onnx (`python -m export --lines`), which reads a number's lines whole.
     stem = model.name.removesuffix(".onnx").removesuffix(".int8")
     int8, sidecar = model.with_name(f"{stem}.int8.onnx"), model.with_name(f"{stem}.json")
+    lines = model.with_name(f"{stem}.lines.onnx")
     models = [{"variant": "int8" if model.name.endswith(".int8.onnx") else "fp32", "file": f"models/{model.name}"}]
     files[f"models/{model.name}"] = model
     if int8.is_file() and int8 != model:
@@ -162,7 +165,10 @@ def site_files(model: Path, web: Path | None = None) -> dict[str, Path | bytes |
         files[f"models/{int8.name}"] = int8
     if sidecar.is_file():
         files[f"models/{sidecar.name}"] = Scrubbed(sidecar)
+    if lines.is_file():
+        files[f"models/{lines.name}"] = lines
     manifest = {"models": models, "sidecar": f"models/{sidecar.name}" if sidecar.is_file() else None,
+                "lines": f"models/{lines.name}" if lines.is_file() else None,
                 "onnxruntime_web": ort_version(),
                 "files": sorted([*files, MANIFEST])}  # what --out wrote: the files a later --out may replace
     files[MANIFEST] = json.dumps(manifest, indent=1).encode()
@@ -464,7 +470,7 @@ def serve(files: dict[str, Path | bytes | Scrubbed], model: Path, host: str, por
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.web", description="Serve the in-browser digit demo, or write it as a static site.")
-    parser.add_argument("--model", default="artifacts/mnist.onnx", help="the exported fp32 .onnx (its .int8.onnx and .json beside it are served too)")
+    parser.add_argument("--model", default="artifacts/mnist.onnx", help="the exported fp32 .onnx (its .int8.onnx, .lines.onnx and .json beside it are served too)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, for a phone on this network; ::, IPv6 too)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT,

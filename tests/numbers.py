@@ -208,12 +208,12 @@ def write(items, folder: Path) -> list[Path]:
     return paths
 
 
-def read_all(model, paths, threads: int = 1, params: dict | None = None) -> list[str]:
-    """Each image -> the number DigitClassifier(model).read(path) finds ("" for "no digit found"); params:
-    numbers of the reader to use instead of the model's own (PREPROCESSING's keys)."""
+def read_all(model, paths, threads: int = 1, params: dict | None = None, lines=True) -> list[str]:
+    """Each image -> the number DigitClassifier(model, lines=lines).read(path) finds ("" for "no digit found");
+    params: numbers of the reader to use instead of the model's own (PREPROCESSING's keys)."""
     from export.predict import DigitClassifier, ImageError
 
-    clf = DigitClassifier(model, threads=threads)
+    clf = DigitClassifier(model, threads=threads, lines=lines)
     if not hasattr(clf, "read"):
         raise SystemExit("error: this DigitClassifier has no read() (issue 22's number reader): update export/reader")
     clf.params.update(params or {})
@@ -302,7 +302,10 @@ def main(argv=None) -> int:
     ap.add_argument("--gallery", type=Path, metavar="FILE.png", help="a contact sheet of the first 16 of each kind")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="read with this number of the reader instead of the model's (export/reader/params.py); repeatable")
+    ap.add_argument("--lines", metavar="FILE", default=None,
+                    help="the line model (default: the .lines.onnx beside --model, where there is one; none: digit by digit)")
     args = ap.parse_args(argv)
+    lines = True if args.lines is None else False if args.lines.lower() == "none" else args.lines
     try:
         params = overrides(args.set)
     except ValueError as e:
@@ -314,6 +317,8 @@ def main(argv=None) -> int:
     if args.model and not Path(args.model).is_file():
         print(f"error: model {args.model} not found: export one (python -m export) or pass its path", file=sys.stderr)
         return 2
+    from export.predict import DigitClassifier, ModelError
+
     kinds = ["clean", "photo"] if args.kind == "both" else [args.kind]
     sets = {}
     for kind in kinds:
@@ -327,9 +332,15 @@ def main(argv=None) -> int:
             paths = write(items, (args.write or Path(tmp)) / kind)
             if args.model:
                 t0 = time.perf_counter()
-                readings[kind] = read_all(args.model, paths, params=params)
+                try:
+                    readings[kind] = read_all(args.model, paths, params=params, lines=lines)
+                except ModelError as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    return 2
                 dt = time.perf_counter() - t0
-                print(f"{kind}: read in {dt:.1f} s ({dt / len(paths) * 1000:.0f} ms a number, 1 thread)"
+                used = DigitClassifier(args.model, lines=lines).line_model is not None
+                print(f"{kind}: read in {dt:.1f} s ({dt / len(paths) * 1000:.0f} ms a number, 1 thread, "
+                      f"{'lines read whole by the line model' if used else 'digit by digit'})"
                       + "".join(f", {k}={v}" for k, v in params.items()), file=sys.stderr)
                 report(kind, items, readings[kind], args.markdown)
     if args.gallery:

@@ -125,6 +125,40 @@ def test_pi_4_and_pi_5_give_the_digits_of_x86(arm_env, device):
     print(f"whole comparison {time.monotonic() - t0:.0f} s, {cpu:.0f} CPU seconds in the 6 runs (2 at a time)")
 
 
+NUMBERS = 2  # generated numbers (tests/numbers.py, seed 3: a clean scan, a photo) read whole by the line model
+
+
+def test_pi_4_and_pi_5_read_numbers_whole_as_x86(arm_env, device, line_model, tmp_path):
+    """predict.pyz with the line model beside the model (mnist.lines.onnx, as on the device): the same number,
+    boxes and digits on the Pis as on x86, probabilities equal to float rounding."""
+    from tests.numbers import number_set
+
+    for name in ("mnist.onnx", "predict.pyz"):
+        shutil.copy(device[0] / name, tmp_path / name)
+    shutil.copy(line_model, tmp_path / "mnist.lines.onnx")
+    names = []
+    for kind in ("clean", "photo"):
+        for i, (blob, _) in enumerate(number_set(NUMBERS // 2, seed=3, kind=kind)):
+            names.append(f"{kind}_{i}.png")
+            Image.open(io.BytesIO(blob)).convert("RGB").save(tmp_path / names[-1])
+
+    def read(cmd):
+        proc = subprocess.run([*cmd, "predict.pyz", "--model", "mnist.onnx", "--json", *names], cwd=tmp_path,
+                              env=device_env(), capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(["x86", *arm.CPUS], pool.map(read, [[sys.executable]] + [arm.python_command(c, arm_env) for c in arm.CPUS])))
+    want = runs.pop("x86")
+    for cpu, got in runs.items():
+        assert [r["number"] for r in got] == [r["number"] for r in want], cpu
+        assert [[d["box"] for d in r["digits"]] for r in got] == [[d["box"] for d in r["digits"]] for r in want], cpu
+        diff = max(abs(p - q) for a, b in zip(got, want) for c, d in zip(a["digits"], b["digits"]) for p, q in zip(c["probs"], d["probs"]))
+        print(f"{arm.CPUS[cpu][0]} ({cpu}): numbers {[r['number'] for r in got]} as x86; max |prob diff| {diff:.1e}")
+        assert diff <= PROBS_TOLERANCE, (cpu, diff)
+
+
 # Linux keeps a process's peak memory across exec: a child forked from pytest (a GB of torch and training)
 # would report pytest's. So a small Python starts the command and reports the peak of that child alone.
 MEASURE = ("import os, subprocess, sys\n"

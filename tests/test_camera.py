@@ -45,8 +45,13 @@ def video(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def served(good_model):
-    with web_server("--model", str(good_model)) as url:
+def served(good_model, line_model, tmp_path_factory):
+    """The page with the line model beside the model, as `python -m export --lines` leaves it: the camera's
+    worker opens both (a single digit still reads as itself)."""
+    site = tmp_path_factory.mktemp("site")
+    for src in (good_model, good_model.with_name("mnist.int8.onnx"), good_model.with_name("mnist.json"), line_model):
+        (site / src.name).symlink_to(src)
+    with web_server("--model", str(site / "mnist.onnx")) as url:
         yield url
 
 

@@ -51,6 +51,18 @@ def model(tmp_path) -> Path:
     return onnx
 
 
+def test_the_line_model_beside_the_model_is_served_and_listed(model):
+    """mnist.lines.onnx beside mnist.onnx (`python -m export --lines`) is served and named in models.json, for
+    the page to read a number's lines whole; without it the manifest names none."""
+    assert json.loads(web.site_files(model)[web.MANIFEST])["lines"] is None
+    (model.parent / "mnist.lines.onnx").write_bytes(os.urandom(2048))
+    for served in (model, model.with_name("mnist.int8.onnx")):  # the INT8 model as --model: the same line model
+        files = web.site_files(served)
+        manifest = json.loads(files[web.MANIFEST])
+        assert manifest["lines"] == "models/mnist.lines.onnx" and files["models/mnist.lines.onnx"] == model.parent / "mnist.lines.onnx"
+        assert "models/mnist.lines.onnx" in manifest["files"]
+
+
 def run_web(*args, cwd=REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "export.web", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=120)

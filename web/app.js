@@ -11,7 +11,7 @@
 // window.mnist = {ready, preprocess, classify, read, loadModel, timings, ...}.
 
 import * as ort from "./vendor/ort.wasm.min.mjs";
-import { ModelError, checkInput, meta, preprocessingParams, readModel, readNumber } from "./classifier.js";
+import { ModelError, checkInput, lineModel, meta, preprocessingParams, readModel, readNumber } from "./classifier.js";
 import { initCamera } from "./camera.js";
 import { decode, thumbnail } from "./decode.js";
 import { ImageError } from "./image.js";
@@ -31,8 +31,9 @@ const seenCtx = $("seen").getContext("2d");
 const bars = [...document.querySelectorAll(".bars li")];
 
 const timings = {}; // ms since navigation start: modelReady, firstPrediction
-let manifest = { models: [], sidecar: null };
+let manifest = { models: [], sidecar: null, lines: null };
 let sidecar = null;
+let lines = null; // the line model, when one is served: {bytes, model: {run, line}} (lines.js reads with it)
 let model = null; // {variant, session, inputName, outputName, labels, fit, canvas, facts}
 let loading = null; // the promise of the model being loaded
 let source = "canvas"; // what the current prediction is of: "canvas" or "files"
@@ -89,10 +90,24 @@ async function openModel(variant) {
   }
   const outputName = session.outputNames.includes("probs") ? "probs" : session.outputNames[0];
   const labels = meta(info.metadata, "labels", DEFAULTS.labels).map(String);
-  const m = { variant, file: entry.file, bytes, session, inputName, outputName, labels, fit, canvas, params, metadata: info.metadata };
+  const m = { variant, file: entry.file, bytes, session, inputName, outputName, labels, fit, canvas, params, metadata: info.metadata, lines };
   await run(m, [new Float32Array(canvas * canvas)]); // warm-up: the first run compiles and allocates
   m.facts = await facts(m);
   return m;
+}
+
+// Fetch, check and open the line model (classifier.py reads with the one beside the model; the server lists
+// it in models.json). Throws ModelError with a one-line reason.
+async function openLines(file) {
+  const response = await fetch(file, { cache: "no-cache" }).catch((e) => { throw new ModelError(`line model ${file} could not be fetched (${e.message})`); });
+  if (!response.ok) throw new ModelError(`line model ${file} could not be loaded (HTTP ${response.status})`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  try {
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    return { bytes, model: lineModel(readModel(bytes), session, ort.Tensor) };
+  } catch (e) {
+    throw new ModelError(`line model ${file}: ${String(e.message ?? e).split("\n")[0].slice(0, 200)}`);
+  }
 }
 
 // What the page shows about the model: from its metadata, the file, and the sidecar JSON.
@@ -113,6 +128,8 @@ async function facts(m) {
     ["sha256", sha ? `${sha}${shaNote ? ` (${shaNote})` : ""}` : "unavailable"],
     ["runtime", `onnxruntime-web ${ort.env.versions?.web ?? ""}, wasm, ${ort.env.wasm.numThreads} thread`],
     ["input", `${m.inputName}: float32 (batch, 1, ${m.canvas}, ${m.canvas}) in [0, 1]`],
+    ["numbers", m.lines ? `each line read whole by ${manifest.lines.split("/").pop()} (${(m.lines.bytes.length / 1024).toFixed(0)} KiB)`
+      : "each digit read alone (no line model served)"],
   ];
 }
 
@@ -186,7 +203,7 @@ async function read(image) {
   if (!model) await loading;
   let ms = 0;
   const probsOf = async (inputs) => { const r = await classify(inputs); ms += r.ms; return r.results.map((q) => q.probs); };
-  return { ...(await readNumber(image, model.params, model.labels, probsOf)), ms };
+  return { ...(await readNumber(image, model.params, model.labels, probsOf, model.lines?.model ?? null)), ms };
 }
 
 // ---- showing a result -----------------------------------------------------------------------
@@ -445,6 +462,7 @@ async function start() {
   if (!r.ok) throw new ModelError(`models.json could not be loaded (HTTP ${r.status}): serve the page with \`python -m export.web\``);
   manifest = await r.json();
   if (manifest.sidecar) sidecar = await fetch(manifest.sidecar, { cache: "no-cache" }).then((s) => (s.ok ? s.json() : null)).catch(() => null);
+  if (manifest.lines) lines = await openLines(manifest.lines);
   const variants = new Set(manifest.models.map((m) => m.variant));
   for (const radio of document.querySelectorAll("input[name=variant]")) radio.disabled = !variants.has(radio.value);
   if (!manifest.models.length) throw new ModelError("no model is served");

@@ -87,7 +87,8 @@ export function initCamera({ model, onFreeze, setStatus }) {
     const m = await model();
     if (!m) throw new Error("no model is loaded");
     if (m === sent) return m;
-    const got = await ask({ type: "model", bytes: m.bytes, params: m.params, labels: m.labels, inputName: m.inputName, outputName: m.outputName });
+    const got = await ask({ type: "model", bytes: m.bytes, params: m.params, labels: m.labels, inputName: m.inputName,
+                            outputName: m.outputName, lineBytes: m.lines?.bytes ?? null });
     if (got.type !== "ready") throw new Error(got.message);
     sent = m;
     labels = m.labels;

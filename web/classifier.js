@@ -12,6 +12,7 @@
 // Doing it ourselves lets the page reject a file that is not ONNX, or takes another input, with
 // a clear message before onnxruntime sees it.
 
+import { LINE } from "./lines.js";
 import { DEFAULTS } from "./params.js";
 import { _placed, read_number } from "./segment.js";
 
@@ -149,13 +150,28 @@ export function checkInput(model, canvas) {
   return input.name;
 }
 
+// classifier.py DigitClassifier._line_model: a line model (readModel's result for its bytes, and its
+// onnxruntime-web session; Tensor: ort.Tensor) -> {run, line} as lines.js takes it: its metadata's `line`
+// numbers, LINE's for the rest. A ModelError when it is no line reader.
+export function lineModel(info, session, Tensor) {
+  const got = meta(info.metadata, "line", {}), line = {};
+  for (const [k, v] of Object.entries(LINE)) line[k] = _same_kind(got?.[k], v) ? got[k] : v;
+  const input = info.inputs[0], dims = input?.dims ?? [];
+  if (meta(info.metadata, "task", "") !== "lines" || !session.outputNames.includes("probs") || dims.length !== 4 || dims[2] !== line.height) {
+    throw new ModelError("not a line reader (write one with `python -m export --lines`)");
+  }
+  const run = async ({ h, w, px }) => (await session.run({ [input.name]: new Tensor("float32", px, [1, 1, h, w]) }, ["probs"])).probs.data;
+  return { run, line };
+}
+
 // classifier.py DigitClassifier.read: an image -> the whole number on it: {number (lines joined by one
 // space), digits (reading order: {digit, confidence, probs, box [x0, y0, x1, y1] in the image's pixels,
 // input}), and the single most prominent digit as preprocess reads it: digit, confidence, probs, input}.
-// `classify`: async, Float32Array(canvas * canvas)[] -> probabilities (classes)[] each.
-export async function readNumber(image, params, labels, classify) {
+// `classify`: async, Float32Array(canvas * canvas)[] -> probabilities (classes)[] each. lineModel: the line
+// model as lineModel() makes it, or null.
+export async function readNumber(image, params, labels, classify, lineModel = null) {
   const argmax = (q) => q.indexOf(Math.max(...q)); // np.argmax: the first of equals
-  const { input, info, lines: found } = await read_number(image, params, classify);
+  const { input, info, lines: found } = await read_number(image, params, classify, lineModel);
   const probs = (await classify([input]))[0], digit = argmax(probs); // the single digit, as predict() reads it
   // One digit: the single digit's own reading (its parts, its box).
   const lines = found.reduce((n, line) => n + line.length, 0) <= 1 ? [[{ input, box: _placed(info.box, info), probs }]] : found;

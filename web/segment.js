@@ -5,13 +5,15 @@
 // left out, touching digits cut in two where the width and the classifier's evidence say two, a number
 // turned 90 degrees read both ways and kept the way the classifier is surer of on the whole. Each digit
 // then goes through MNIST's own steps into its own canvas x canvas input; every input it classifies is
-// read five times, moved a pixel each way (_shifted). A number of two digits or more is read a second
-// time on a crop of the input around its digits (read_number's second look).
+// read five times, moved a pixel each way (_shifted). Where a line model is at hand, each line of a number
+// of two digits or more is then read again, whole, by it (lines.js). A number of two digits or more is
+// read a second time on a crop of the input around its digits (read_number's second look).
 //
 // `classify` is async here (onnxruntime-web): Float32Array(canvas * canvas)[] -> Float32Array(classes)[]
 // of probabilities; so are the functions that call it. The decisions are segment.py's, in its order.
 
 import { ImageError, _grey } from "./image.js";
+import { read_lines } from "./lines.js";
 import { _paint, _plausible } from "./marks.js";
 import { _ink, _input, _one, _polar_grey } from "./preprocess.js";
 
@@ -344,21 +346,24 @@ function _evidence(lines) {
   return s / digits.length;
 }
 
-// segment.py _number: steps 3-7 for a number -> {input, info (with the single digit's box), lines}.
-async function _number(g, inverted, p, unsure, frame, classify) {
+// segment.py _number: steps 3-7 for a number -> {input, info (with the single digit's box), lines}; a
+// number of several digits has each line read again, whole, by the line model where there is one (lines.js).
+async function _number(g, inverted, p, unsure, frame, classify, lineModel = null) {
   const ink = _ink(g, inverted, p, frame);
   const marks = _plausible(ink.d3, ink.t, ink.desk, p);
   const [x, box] = _input(ink, _one(ink, p, unsure, marks), p); // the single digit, exactly as preprocess reads it
   ink.info.box = box;
   if (!_vertical(marks.m, marks.ok, p)) {
     const lines = await _digits(ink, p, classify, marks);
-    return { input: x, info: ink.info, lines: (await _several(x, box, lines, p, classify)) ? lines : [] };
+    const several = await _several(x, box, lines, p, classify);
+    return { input: x, info: ink.info, lines: several ? await read_lines(ink, lines, p, lineModel) : [] };
   }
   // A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
   // digits the classifier is surer of (counterclockwise on a tie), each way cut and grouped afresh.
   let k = 1, lines = await _digits(_turn(ink, 1), p, classify);
   const other = await _digits(_turn(ink, -1), p, classify);
   if (_evidence(other) > _evidence(lines)) [k, lines] = [-1, other];
+  lines = await read_lines(_turn(ink, k), lines, p, lineModel);
   for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);
   return { input: x, info: ink.info, lines };
 }
@@ -427,11 +432,11 @@ function _crop(a, [y0, x0, y1, x1]) {
 }
 
 // preprocess.py _polar_grey's loop, for the number: each polarity in turn until one finds a digit.
-async function _polar_number(a, p, classify) {
+async function _polar_number(a, p, classify, lineModel) {
   const { readings, gray, frame } = _polar_grey(a, p);
   for (let i = 0; i < readings.length; i++) {
     try {
-      return await _number(gray(readings[i]), readings[i], p, readings.length > 1, frame, classify);
+      return await _number(gray(readings[i]), readings[i], p, readings.length > 1, frame, classify, lineModel);
     } catch (e) {
       if (!(e instanceof ImageError) || i === readings.length - 1) throw e;
     }
@@ -454,11 +459,12 @@ function _column(lines, box, f) {
 // digits or more is read again on a crop of the input around them (second_look x a digit's size more
 // each way) when that is at most second_look_area of the input, and so is a single mark longer than
 // one_wide x its width across (a number small in the photo, its digits merged); that reading is kept
-// when it finds two digits or more (for a mark taller than wide, three in a column inside it).
-export async function read_number(image, p, classify) {
+// when it finds two digits or more (for a mark taller than wide, three in a column inside it). lineModel:
+// {run, line} as lines.js takes it, or null to read digit by digit.
+export async function read_number(image, p, classify, lineModel = null) {
   classify = _shifted(classify, Math.trunc(p.read_shift), p.canvas);
   const a = _grey(image, p.luma);
-  const { input, info, lines: found } = await _polar_number(a, p, classify);
+  const { input, info, lines: found } = await _polar_number(a, p, classify, lineModel);
   let lines = found.map((line) => line.map((dg) => ({ ...dg, box: _placed(dg.box, info) })));
   const digits = lines.flat();
   const one = _placed(info.box, info); // the single digit's box
@@ -474,7 +480,7 @@ export async function read_number(image, p, classify) {
   if (crop) {
     let again = [], near = null;
     try {
-      ({ info: near, lines: again } = await _polar_number(_crop(a, crop), p, classify));
+      ({ info: near, lines: again } = await _polar_number(_crop(a, crop), p, classify, lineModel));
     } catch (e) {
       if (!(e instanceof ImageError)) throw e; // nothing on the crop: keep the first reading
     }

@@ -6,7 +6,9 @@
 // so the page's controls stay responsive while a frame is read (~tens of ms a frame).
 //
 // Messages in (each with an id, which its answer carries):
-//   {type: "model", bytes, params, labels, inputName, outputName} ->  {type: "ready"} | {type: "error", message}
+//   {type: "model", bytes, params, labels, inputName, outputName, lineBytes}
+//                                                          ->  {type: "ready"} | {type: "error", message}
+//                                                              (lineBytes: the line model's, or null)
 //   {type: "frame", bitmap}                                ->  {type: "reading", reading, ms}
 //   {type: "image", frame}                                 ->  {type: "image", image}: that frame's ImageData
 //                                                              (one of the last KEEP read; null if older)
@@ -14,13 +16,13 @@
 
 import * as ort from "./vendor/ort.wasm.min.mjs";
 import { ImageError } from "./image.js";
-import { readNumber } from "./classifier.js";
+import { lineModel, readModel, readNumber } from "./classifier.js";
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL("./vendor/", import.meta.url).href;
 ort.env.logLevel = "error";
 
-let model = null; // {session, inputName, outputName, params, labels, canvas}
+let model = null; // {session, inputName, outputName, params, labels, canvas, lines: lines.js's line model or null}
 let ctx = null; // a 2D context to turn bitmaps into pixels, resized to each frame
 const WARM_UP = 3; // frames read when a model opens, before the camera's first
 const KEEP = 2; // frames kept after their reading, for a freeze (the page may freeze the one before the last)
@@ -35,7 +37,7 @@ const kept = new Map(); // frame id -> its ImageData
 async function readFrame(image) {
   let r;
   try {
-    r = await readNumber(image, model.params, model.labels, classifyAll);
+    r = await readNumber(image, model.params, model.labels, classifyAll, model.lines);
   } catch (e) {
     if (e instanceof ImageError) return { digit: null, number: null, confidence: 0, box: null, digits: [], probs: null, input: null };
     throw e;
@@ -73,10 +75,15 @@ function pixels(bitmap) {
   return ctx.getImageData(0, 0, w, h);
 }
 
-async function openModel({ bytes, params, labels, inputName, outputName }) {
+async function openModel({ bytes, params, labels, inputName, outputName, lineBytes }) {
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
   const canvas = Math.trunc(params.canvas);
-  model = { session, inputName, outputName, params, labels, canvas };
+  let lines = null; // the page checked the line model already
+  if (lineBytes) {
+    const lineSession = await ort.InferenceSession.create(lineBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    lines = lineModel(readModel(lineBytes), lineSession, ort.Tensor);
+  }
+  model = { session, inputName, outputName, params, labels, canvas, lines };
   await classifyAll([new Float32Array(canvas * canvas)]); // warm-up: the first run compiles and allocates
   // The preprocessing's warm-up too: its first frames run 3-5x slower, until the JavaScript engine has
   // compiled its loops. A dark bar on light paper, a camera frame's size, read a few times.

@@ -1,5 +1,5 @@
-"""The model: ModelError, Prediction and DigitClassifier (onnxruntime, its metadata, batched inference;
-predict: one digit per image, read: the whole number)."""
+"""The models: ModelError, Prediction and DigitClassifier (onnxruntime, its metadata, batched inference;
+predict: one digit per image, read: the whole number, its lines read whole by the line model beside it)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import onnxruntime as ort
 
+from .lines import LINE
 from .params import BATCH, DEFAULTS, PREPROCESSING
 from .preprocess import preprocess
 from .segment import _placed, read_number
@@ -44,20 +45,35 @@ def _same_kind(value, default) -> bool:
     return number(value)
 
 
+def _session(model: Path, threads: int | None, what: str = "model") -> ort.InferenceSession:
+    if not model.is_file():
+        raise ModelError(f"{what} {model} not found (or not a file)")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: onnxruntime's warnings are not the user's business
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    try:
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # not ONNX, truncated, unsupported opset, ...: onnxruntime raises many kinds
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelError(f"{what} {model} cannot be loaded ({reason})") from None
+
+
+def lines_beside(model: str | os.PathLike) -> Path:
+    """The line model `python -m export --lines` writes beside a digit model: mnist.onnx or mnist.int8.onnx ->
+    mnist.lines.onnx."""
+    model = Path(model)
+    return model.with_name(f"{model.name.removesuffix('.onnx').removesuffix('.int8')}.lines.onnx")
+
+
 class DigitClassifier:
-    def __init__(self, model: str | os.PathLike, threads: int | None = None):
+    """model: the digit classifier (.onnx). lines: the line model that reads a number's lines whole: True (the
+    default) for the one beside the model (lines_beside) where there is one, a path for that file, False for
+    none (each digit read by the classifier alone)."""
+
+    def __init__(self, model: str | os.PathLike, threads: int | None = None, lines: bool | str | os.PathLike = True):
         model = self.model = Path(model)
-        if not model.is_file():
-            raise ModelError(f"model {model} not found (or not a file)")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: onnxruntime's warnings are not the user's business
-        if threads:
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        try:
-            self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # not ONNX, truncated, unsupported opset, ...: onnxruntime raises many kinds
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise ModelError(f"model {model} cannot be loaded ({reason})") from None
+        self.session = _session(model, threads)
         props = self.session.get_modelmeta().custom_metadata_map
         self.labels = [str(v) for v in _meta(props, "labels", DEFAULTS["labels"])]
         # The model's own preprocessing numbers where it has them (older exports hold only some, plus
@@ -75,6 +91,26 @@ class DigitClassifier:
         if len(out.shape) != 2 or (isinstance(classes, int) and classes != len(self.labels)):
             raise ModelError(f"model {model} returns {out.shape}, not (batch, {len(self.labels)}) class scores")
         self.input_name, self.output = inp.name, out.name
+        self.line_model = None  # (run, line) for lines.read_line
+        if lines is True and lines_beside(model).is_file() or not isinstance(lines, bool):
+            self.line_model = self._line_model(lines_beside(model) if lines is True else Path(lines), threads)
+
+    def _line_model(self, path: Path, threads: int | None):
+        """(run, line) for lines.read_line, from a line model's file (its metadata's `line`, else LINE)."""
+        session = _session(path, threads, "line model")
+        props = session.get_modelmeta().custom_metadata_map
+        got = _meta(props, "line", {})
+        line = {k: got[k] if _same_kind(got.get(k), v) else v for k, v in LINE.items()}
+        inp, out = session.get_inputs()[0], {o.name: o for o in session.get_outputs()}.get("probs")
+        if _meta(props, "task", "") != "lines" or out is None or len(inp.shape) != 4 or inp.shape[2] != line["height"]:
+            raise ModelError(f"line model {path} is not a line reader (write one with `python -m export --lines`)")
+
+        def run(x: np.ndarray) -> np.ndarray:  # (1, 1, height, W) -> (classes, W / stride)
+            try:
+                return session.run(["probs"], {inp.name: x})[0][0]
+            except Exception as e:
+                raise ModelError(f"line model {path} failed to run ({str(e).strip().splitlines()[0][:200]})") from None
+        return run, line
 
     def preprocess(self, image) -> np.ndarray:
         return preprocess(image, self.fit, self.canvas, self.params)
@@ -107,7 +143,7 @@ class DigitClassifier:
     def read_inputs(self, image) -> dict:
         """read(), and each digit's "input" (canvas, canvas) too, the single digit's as "input" and the
         working image's info (for --explain)."""
-        x, info, lines = read_number(image, self.params, self._probs)
+        x, info, lines = read_number(image, self.params, self._probs, self.line_model)
         one = self.predict_arrays(x[None])[0]  # the single most prominent digit, as predict() reads it
         if sum(map(len, lines)) <= 1:  # one digit: the single digit's own reading (its parts, its box)
             lines = [[{"input": x, "box": _placed(info["box"], info), "probs": one.probs}]]

@@ -11,6 +11,9 @@ most prominent digit, as before numbers were read. Each input that fails (missin
 truncated, too large, blank) gets one line on stderr, `path: reason`, and the others are still read.
 Exit status: 0 all read, 1 some inputs failed, 2 usage or model error. `--explain DIR` writes, per input,
 a picture of what the steps found: every digit's box with its reading, and the 28x28 the model saw of each.
+
+The line model beside the model (mnist.lines.onnx beside mnist.onnx: `python -m export --lines`) reads each
+line of a number whole, where it is; `--lines FILE` names another, `--lines none` reads digit by digit.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def expand(args: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Read handwritten numbers and digits in image files with an ONNX model.")
     parser.add_argument("--model", required=True, help="the exported .onnx file")
+    parser.add_argument("--lines", metavar="FILE", default=None,
+                        help="the line model that reads each line of a number whole (default: the .lines.onnx beside "
+                             "--model, where there is one; none: each digit read alone)")
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of tab-separated lines")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference (default: all)")
     parser.add_argument("--explain", metavar="DIR", type=Path, default=None,
@@ -50,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     try:
-        clf = DigitClassifier(args.model, threads=args.threads)
+        lines = True if args.lines is None else False if args.lines.lower() == "none" else args.lines
+        clf = DigitClassifier(args.model, threads=args.threads, lines=lines)
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -18,8 +18,10 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
     digit (a 7 and its bar apart).
 Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every input
 the number reader classifies, to weigh a cut or to read a digit, is read five times, moved a pixel each
-way (_shifted). A number of two digits or more is then read a second time, the same way, on a crop of
-the input around its digits (read_number's second look). Every number of it is in PREPROCESSING (params.py).
+way (_shifted). Where a line model is at hand, each line of a number of two digits or more is then read
+again, whole, by it (lines.py). A number of two digits or more is then read a second time, the same way, on
+a crop of the input around its digits (read_number's second look). Every number of it is in PREPROCESSING
+(params.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from functools import partial
 import numpy as np
 
 from .image import ImageError, _grey
+from .lines import read_lines
 from .marks import _paint, _plausible
 from .preprocess import _input, _ink, _one, _polar_grey, _with
 
@@ -354,9 +357,10 @@ def _evidence(lines) -> float:
     return float(np.mean(np.log(np.maximum(conf, 1e-30)))) if len(conf) else -np.inf
 
 
-def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classify):
+def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classify, line_model=None):
     """Steps 3-7 for a number on a grey (H, W) image of dark ink on light paper -> (the single digit's
-    input, box and info as _read gives them, the digits per line with boxes in working pixels)."""
+    input, box and info as _read gives them, the digits per line with boxes in working pixels). A number
+    of several digits has each line read again, whole, by the line model where there is one (lines.py)."""
     ink = _ink(g, inverted, p, frame)
     try:
         marks = _plausible(ink["d3"], ink["t"], ink["desk"], p)
@@ -366,12 +370,14 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
     ink["info"]["box"] = box
     if not _vertical(*marks[:2], p):
         lines = _digits(ink, p, classify, marks)
-        return x, ink["info"], lines if _several(x, box, lines, p, classify) else []
+        return x, ink["info"], read_lines(ink, lines, p, line_model) if _several(x, box, lines, p, classify) else []
     # A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
     # digits the classifier is surer of on the whole (the mean log-confidence; counterclockwise on a tie).
     # Each way is cut and grouped afresh: the pieces of the wrong way, merely turned upside down, are not
-    # the pieces the right way cuts.
+    # the pieces the right way cuts. The line model then reads the way chosen (its own reading of both ways
+    # chose no better: docs/results.md).
     k, lines = max(((k, _digits(_turn(ink, k), p, classify)) for k in (1, -1)), key=lambda kl: _evidence(kl[1]))
+    lines = read_lines(_turn(ink, k), lines, p, line_model)
     for line in lines:
         for dg in line:
             dg["box"] = _unturn(dg["box"], k, g.shape)
@@ -451,11 +457,12 @@ def _column(lines, box, f: int) -> bool:
     return bool(inside and np.ptp(b[:, 1] + b[:, 3]) > np.ptp(b[:, 0] + b[:, 2]))  # centres spread down, not across
 
 
-def read_number(image, p: dict, classify):
+def read_number(image, p: dict, classify, line_model=None):
     """Any image -> (the single digit's input (canvas, canvas), the info of --explain, the digits per line
     as _digits gives them, but boxes [x0, y0, x1, y1] in the input's pixels). classify: (N, canvas,
     canvas) float32 -> (N, classes) probabilities; the number's pieces are read with it moved by read_shift
-    px (_shifted). ImageError exactly when the single digit's reading raises it.
+    px (_shifted); line_model: (run, line) as lines.read_line takes it, or None to read digit by digit.
+    ImageError exactly when the single digit's reading raises it.
 
     A number of two digits or more is read a second time, on a crop of the input around them
     (second_look x a digit's size more each way) when that is at most second_look_area of the input,
@@ -464,7 +471,7 @@ def read_number(image, p: dict, classify):
     three in a column inside it: a turned number): the crop has its own paper level,
     threshold and specks, nearer the number's own than the whole photo's, and a finer working image
     when the number is small in it (docs/results.md)."""
-    number = partial(_number, classify=_shifted(classify, int(p["read_shift"])))  # _polar_grey's reader
+    number = partial(_number, classify=_shifted(classify, int(p["read_shift"])), line_model=line_model)  # _polar_grey's reader
     a = _grey(image, p["luma"])
     x, info, lines = _polar_grey(a, p, number)
     lines = [[{**dg, "box": _placed(dg["box"], info)} for dg in line] for line in lines]
