@@ -21,8 +21,7 @@ from torch import nn
 from export.onnx_export import OPSET, _quiet_exporter, sha256, strip_debug_info, trained_module, write_metadata
 from export.verify import VerificationError, check_graph, session
 from src.checkpoints import CheckpointError, is_line_reader, read_checkpoint
-from src.line_data import PAD, LinesDataModule
-INK_HEIGHT = 24  # px
+from src.line_data import INK_HEIGHT, PAD, LinesDataModule
 from src.line_model import BLANK, HEIGHT, STRIDE, LineNet, greedy_decode
 from src.line_module import LineReader
 
@@ -30,9 +29,8 @@ LABELS = [str(d) for d in range(10)] + ["blank"]
 INPUT = {"name": "line", "shape": ["batch", 1, HEIGHT, "width"], "dtype": "float32", "range": [0.0, 1.0],
          "width": f"a multiple of {STRIDE}"}
 # How a line is made for the network (src/line_data.py's to_line): cropped to its ink (> ink), `pad` px of empty
-# paper around it at MNIST's scale, where a training line's ink is ink_height px tall (the median over 1-8
-# digits: 23 px, 4-6 digits: 23-24), scaled to `height` px; each output column covers `stride` px. The reader
-# (export/reader/lines.py) makes a photo's line so.
+# paper around it at MNIST's scale, where a training line's ink is ink_height px tall, scaled to `height` px;
+# each output column covers `stride` px. The reader (export/reader/lines.py) makes a photo's line so.
 LINE = {"height": HEIGHT, "stride": STRIDE, "blank": BLANK, "pad": PAD, "ink": 0.08, "ink_height": INK_HEIGHT}
 MAX_PROB_DIFF = 1e-4
 

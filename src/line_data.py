@@ -27,6 +27,10 @@ from src.line_model import HEIGHT, STRIDE
 from src.lines import line_of, writer
 
 PAD = 2  # px of empty paper around a line's ink, at MNIST's scale (a digit ~20 px tall)
+# px: a training line's ink is about this tall at MNIST's scale (the median of 2,000 lines written as below:
+# 23 px over 1-8 digits, 23-24 px over 4-6; its digits' sizes and drifting baseline add to their 20 px). The
+# reader scales a photo's line so that its ink is this tall for the padding and the stroke width.
+INK_HEIGHT = 24
 
 
 def to_line(ink: np.ndarray, height: int = HEIGHT, pad: int = PAD) -> np.ndarray:

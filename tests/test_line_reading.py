@@ -20,6 +20,17 @@ from tests.conftest import REPO
 BLANK = LINE["blank"]
 
 
+def test_the_readers_line_defaults_are_the_exports_and_the_pages():
+    """LINE, the numbers for a line model without them in its metadata, is how the export describes the lines
+    it was trained on, and web/lines.js holds the same."""
+    from export.lines_export import LINE as EXPORTED
+
+    assert LINE == EXPORTED
+    js = (REPO / "web" / "lines.js").read_text()
+    body = js.split("export const LINE = {", 1)[1].split("}", 1)[0]
+    assert {k.strip(): float(v) for k, v in (kv.split(":") for kv in body.split(","))} == LINE
+
+
 def test_greedy_decoding_merges_repeats_drops_blanks_and_finds_each_digits_likeliest_column():
     best = [BLANK, 3, 3, 3, BLANK, 3, 7, 7, BLANK]  # "3", then "3" again after a blank, then "7"
     probs = np.full((11, len(best)), 0.01, np.float32)

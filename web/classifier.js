@@ -167,11 +167,11 @@ export function lineModel(info, session, Tensor) {
 // classifier.py DigitClassifier.read: an image -> the whole number on it: {number (lines joined by one
 // space), digits (reading order: {digit, confidence, probs, box [x0, y0, x1, y1] in the image's pixels,
 // input}), and the single most prominent digit as preprocess reads it: digit, confidence, probs, input}.
-// `classify`: async, Float32Array(canvas * canvas)[] -> probabilities (classes)[] each. lineModel: the line
-// model as lineModel() makes it, or null.
-export async function readNumber(image, params, labels, classify, lineModel = null) {
+// `classify`: async, Float32Array(canvas * canvas)[] -> probabilities (classes)[] each. lineReader: the
+// line model as lineModel() makes it, or null.
+export async function readNumber(image, params, labels, classify, lineReader = null) {
   const argmax = (q) => q.indexOf(Math.max(...q)); // np.argmax: the first of equals
-  const { input, info, lines: found } = await read_number(image, params, classify, lineModel);
+  const { input, info, lines: found } = await read_number(image, params, classify, lineReader);
   const probs = (await classify([input]))[0], digit = argmax(probs); // the single digit, as predict() reads it
   // One digit: the single digit's own reading (its parts, its box).
   const lines = found.reduce((n, line) => n + line.length, 0) <= 1 ? [[{ input, box: _placed(info.box, info), probs }]] : found;
