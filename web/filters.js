@@ -219,3 +219,24 @@ export function _weights(nIn, nOut) {
   }
   return out;
 }
+
+// filters.py _resample: a {h, w, px} float32 resampled by _weights along each axis -> Float32Array(oh * ow):
+// float32 matmuls as numpy's, each sum taken in float64 and rounded once.
+export function _resample({ h, w, px }, oh, ow) {
+  const wy = _weights(h, oh), wx = _weights(w, ow), tmp = new Float32Array(oh * w), out = new Float32Array(oh * ow);
+  for (let o = 0; o < oh; o++) { // _weights(h, oh) @ a
+    for (let c = 0; c < w; c++) {
+      let s = 0;
+      for (let i = 0; i < h; i++) s += wy[o * h + i] * px[i * w + c];
+      tmp[o * w + c] = s;
+    }
+  }
+  for (let o = 0; o < oh; o++) { // ... @ _weights(w, ow).T
+    for (let q = 0; q < ow; q++) {
+      let s = 0;
+      for (let c = 0; c < w; c++) s += tmp[o * w + c] * wx[q * w + c];
+      out[o * ow + q] = s;
+    }
+  }
+  return out;
+}

@@ -10,10 +10,10 @@
 // model: {run, line}: run is async, an input {h: height, w: W, px} -> Float32Array (classes x W / stride),
 // row-major; line: the line model's metadata `line` (LINE's keys).
 
-import { _max2, _min2, _weights, f32 } from "./filters.js";
+import { _max2, _min2, _resample, f32 } from "./filters.js";
 import { ImageError } from "./image.js";
 import { _stroke_width } from "./mnist.js";
-import { _input } from "./preprocess.js";
+import { _cut, _input } from "./preprocess.js";
 
 export const LINE = { height: 32, stride: 4, blank: 10, ink: 0.08, pad: 2, ink_height: 24 };
 
@@ -39,27 +39,12 @@ function _line_mask(ink, boxes) {
 // lines.py _ink_of: the line's ink in `mask` -> {x: {h, w, px} float32 in [0, 1], its strokes at MNIST's
 // width, cy0, cx0: the corner of x in working px}.
 function _ink_of(ink, mask, p, line) {
-  const { d, d3, t } = ink, { h, w } = d, [y0, x0, y1, x1] = mask.region;
-  const tall = y1 - y0, e = tall + 2; // px: farther than _max2 and _min2 reach below
-  const cy0 = Math.max(y0 - e, 0), cx0 = Math.max(x0 - e, 0), cy1 = Math.min(y1 + e, h), cx1 = Math.min(x1 + e, w);
-  const ch = cy1 - cy0, cw = cx1 - cx0, sub = new Uint8Array(ch * cw);
-  let peak = -Infinity; // the line's own peak: its value 1
-  for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) {
-      const i = (y + cy0) * w + x + cx0;
-      if (mask.px[i]) { sub[y * cw + x] = 1; peak = Math.max(peak, d3.px[i]); }
-    }
-  }
-  const tt = f32(t), scale = f32(Math.max(peak - t, 1e-6));
-  let x = { h: ch, w: cw, px: new Float32Array(ch * cw) };
-  for (let y = 0; y < ch; y++) {
-    for (let c = 0; c < cw; c++) {
-      const k = y * cw + c;
-      x.px[k] = sub[k] ? Math.min(Math.max(f32(f32(d.px[(y + cy0) * w + c + cx0] - tt) / scale), 0), 1) : 0;
-    }
-  }
+  const [y0, , y1] = mask.region, tall = y1 - y0;
+  // Grown by tall + 2 px: farther than _max2 and _min2 reach below.
+  const { x: cut, sub, cy0, cx0 } = _cut(ink, mask, mask.region, tall + 2);
+  let x = cut;
   // Strokes as _stroke brings a digit's, at the scale where the line's ink is ink_height px tall.
-  const s = tall / line.ink_height, width = _stroke_width({ h: ch, w: cw, px: sub }); // px
+  const s = tall / line.ink_height, width = _stroke_width(sub); // px
   const grow = Math.floor(p.stroke * s - width + 0.5);
   if (width > p.stroke_max * p.stroke * s && tall >= 2 * line.ink_height) x = _min2(x, Math.trunc(p.thin * -grow) + 1);
   if (grow > 0) x = _max2(x, grow + 1);
@@ -92,21 +77,8 @@ function _strip(x, line) {
   for (let y = ys0; y <= ys1; y++) a.set(x.px.subarray(y * x.w + xs0, y * x.w + xs1 + 1), (y - ys0 + pad) * w + pad);
   const height = Math.trunc(line.height), stride = Math.trunc(line.stride);
   const outW = Math.max(stride, Math.floor((w * height) / h + 0.5)), W = Math.ceil(outW / stride) * stride;
-  const wy = _weights(h, height), wx = _weights(w, outW), tmp = new Float32Array(height * w), px = new Float32Array(height * W);
-  for (let o = 0; o < height; o++) { // _weights(h, height) @ a: float32 matmul (summed in float64, rounded once)
-    for (let c = 0; c < w; c++) {
-      let sum = 0;
-      for (let i = 0; i < h; i++) sum += wy[o * h + i] * a[i * w + c];
-      tmp[o * w + c] = sum;
-    }
-  }
-  for (let o = 0; o < height; o++) { // ... @ _weights(w, outW).T, zeros right of outW
-    for (let q = 0; q < outW; q++) {
-      let sum = 0;
-      for (let c = 0; c < w; c++) sum += tmp[o * w + c] * wx[q * w + c];
-      px[o * W + q] = sum;
-    }
-  }
+  const scaled = _resample({ h, w, px: a }, height, outW), px = new Float32Array(height * W); // zeros right of outW
+  for (let o = 0; o < height; o++) px.set(scaled.subarray(o * outW, (o + 1) * outW), o * W);
   return { strip: { h: height, w: W, px }, per: w / outW, at: xs0 - pad, columns: Math.floor(outW / stride) };
 }
 

@@ -88,11 +88,35 @@ export function _one(ink, p, unsure, marks = null) {
   return mask;
 }
 
+// preprocess.py _cut: the ink of a mask {h, w, px} cut to its box [y0, x0, y1, x1] grown by e px each way
+// (within the image) -> {x: its darkness over the threshold up to the mask's own peak (value 1), 0 outside
+// the mask, {h, w, px} float32; sub: the mask cut alike; cy0, cx0: the cut's corner in working px}.
+export function _cut(ink, mask, [y0, x0, y1, x1], e) {
+  const { d, d3, t } = ink, { h, w } = d;
+  const cy0 = Math.max(y0 - e, 0), cx0 = Math.max(x0 - e, 0), cy1 = Math.min(y1 + e, h), cx1 = Math.min(x1 + e, w);
+  const ch = cy1 - cy0, cw = cx1 - cx0, sub = new Uint8Array(ch * cw);
+  let peak = -Infinity; // the mask's own peak: its value 1
+  for (let y = 0; y < ch; y++) {
+    for (let x = 0; x < cw; x++) {
+      const i = (y + cy0) * w + x + cx0;
+      if (mask.px[i]) { sub[y * cw + x] = 1; peak = Math.max(peak, d3.px[i]); }
+    }
+  }
+  const tt = f32(t), scale = f32(Math.max(peak - t, 1e-6)), x = new Float32Array(ch * cw); // (h, w) of the cut
+  for (let y = 0; y < ch; y++) {
+    for (let c = 0; c < cw; c++) {
+      const k = y * cw + c;
+      x[k] = sub[k] ? Math.min(Math.max(f32(f32(d.px[(y + cy0) * w + c + cx0] - tt) / scale), 0), 1) : 0;
+    }
+  }
+  return { x: { h: ch, w: cw, px: x }, sub: { h: ch, w: cw, px: sub }, cy0, cx0 };
+}
+
 // preprocess.py _input: step 7 for the digit in `mask` -> [Float32Array(canvas * canvas), its box
 // [y0, x0, y1, x1] in working pixels (ends exclusive)].
 // (mask.region, when given: [y0, x0, y1, x1] holding all its set pixels, where the search for its box stays.)
 export function _input(ink, mask, p) {
-  const fit = Math.trunc(p.fit), canvas = Math.trunc(p.canvas), { d, d3, t } = ink, { h, w } = d;
+  const fit = Math.trunc(p.fit), canvas = Math.trunc(p.canvas), { h, w } = ink.d;
   const [ry0, rx0, ry1, rx1] = mask.region ?? [0, 0, h, w];
   let y0 = h, y1 = 0, x0 = w, x1 = 0;
   for (let y = ry0; y < ry1; y++) {
@@ -103,27 +127,11 @@ export function _input(ink, mask, p) {
   }
   // Work on the box grown by its longer side + 2 px: _stroke's running max and min reach less far than
   // that, and outside the mask x is 0, so the crop changes no value.
-  const e = Math.max(y1 - y0, x1 - x0) + 2;
-  const cy0 = Math.max(y0 - e, 0), cx0 = Math.max(x0 - e, 0), cy1 = Math.min(y1 + e, h), cx1 = Math.min(x1 + e, w);
-  const ch = cy1 - cy0, cw = cx1 - cx0, sub = new Uint8Array(ch * cw);
-  let peak = -Infinity; // the digit's own peak: its value 1
-  for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) {
-      const i = (y + cy0) * w + x + cx0;
-      if (mask.px[i]) { sub[y * cw + x] = 1; peak = Math.max(peak, d3.px[i]); }
-    }
-  }
-  const tt = f32(t), scale = f32(Math.max(peak - t, 1e-6)), x = new Float32Array(ch * cw); // (h, w) of the crop
-  for (let y = 0; y < ch; y++) {
-    for (let c = 0; c < cw; c++) {
-      const k = y * cw + c;
-      x[k] = sub[k] ? Math.min(Math.max(f32(f32(d.px[(y + cy0) * w + c + cx0] - tt) / scale), 0), 1) : 0;
-    }
-  }
+  const { x, sub, cy0, cx0 } = _cut(ink, mask, [y0, x0, y1, x1], Math.max(y1 - y0, x1 - x0) + 2);
   // 7. MNIST's own steps: strokes near MNIST's width, longer side to `fit` px, values to peak 1,
   //    centre of mass at the canvas centre.
   const box = [y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0];
-  return [_mnist(_stroke({ h: ch, w: cw, px: x }, { h: ch, w: cw, px: sub }, box, fit, p), fit, canvas), [y0, x0, y1, x1]];
+  return [_mnist(_stroke(x, sub, box, fit, p), fit, canvas), [y0, x0, y1, x1]];
 }
 
 // preprocess.py _read: steps 3-7 on a grey image of dark ink on light paper (`unsure`: one of two polarities tried).

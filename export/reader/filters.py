@@ -109,3 +109,8 @@ def _weights(n_in: int, n_out: int) -> np.ndarray:
     centres = (np.arange(n_out) + 0.5) * scale  # output pixel centres in input pixel units
     wts = np.clip(1 - np.abs(np.arange(n_in)[None, :] + 0.5 - centres[:, None]) / support, 0, None)
     return (wts / wts.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _resample(a: np.ndarray, oh: int, ow: int) -> np.ndarray:
+    """(h, w) float32 -> (oh, ow) float32, resampled by _weights along each axis (mnist.py's and lines.py's)."""
+    return _weights(a.shape[0], oh) @ a @ _weights(a.shape[1], ow).T

@@ -8,7 +8,7 @@ line model is at hand, each line is read again, whole, as the model was trained 
     ink_height px tall (as _stroke does for one digit at `fit`);
   - levelled: each column moved up or down along the slope of the digits' centres (a line written uphill);
   - cropped to its ink (> ink), `pad` px per ink_height px of it around, scaled to `height` px tall
-    (filters._weights, PIL's BILINEAR, as the training lines were);
+    (filters._resample, PIL's BILINEAR, as the training lines were);
   - read: (classes, width / stride) probabilities, decoded greedily (the likeliest class per column,
     repeats merged, blanks dropped); each digit's ten probabilities are its likeliest column's, over the
     digits (the blank left out);
@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import _max2, _min2, _weights
+from .filters import _max2, _min2, _resample
 from .mnist import _stroke_width
-from .preprocess import _input
+from .preprocess import _cut, _input
 from .image import ImageError
 
 # How a line is made for the line model, as src/line_data.py makes its training lines: the line model's
@@ -36,15 +36,11 @@ LINE = {"height": 32, "stride": 4, "blank": 10, "ink": 0.08, "pad": 2, "ink_heig
 def _ink_of(ink: dict, mask: np.ndarray, p: dict, line: dict) -> tuple[np.ndarray, int, int]:
     """The line's ink in `mask` (H, W) bool -> (h, w) float32 in [0, 1], its strokes at MNIST's width, and the
     (y, x) of its corner in working px."""
-    d, t = ink["d"], ink["t"]
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     tall = y1 - y0
-    e = tall + 2  # px: farther than _max2 and _min2 reach below (outside the mask x is 0: no value changes)
-    cy0, cx0, cy1, cx1 = max(y0 - e, 0), max(x0 - e, 0), min(y1 + e, d.shape[0]), min(x1 + e, d.shape[1])
-    sub = mask[cy0:cy1, cx0:cx1]
-    peak = float(ink["d3"][cy0:cy1, cx0:cx1][sub].max())  # the line's own peak: its value 1
-    x = np.where(sub, np.clip((d[cy0:cy1, cx0:cx1] - t) / max(peak - t, 1e-6), 0, 1), 0).astype(np.float32)
+    # Grown by tall + 2 px: farther than _max2 and _min2 reach below (outside the mask x is 0: no value changes).
+    x, sub, cy0, cx0 = _cut(ink, mask, (y0, x0, y1, x1), tall + 2)
     # Strokes as _stroke brings a digit's, at the scale where the line's ink is ink_height px tall (a training
     # line's median: 20 px digits, their sizes and drift).
     scale = tall / line["ink_height"]
@@ -82,7 +78,7 @@ def _strip(x: np.ndarray, line: dict) -> tuple[np.ndarray, float, float, int]:
     h, w = a.shape
     height, stride = int(line["height"]), int(line["stride"])
     out_w = max(stride, int(np.floor(w * height / h + 0.5)))
-    a = _weights(h, height) @ a @ _weights(w, out_w).T  # (height, out_w)
+    a = _resample(a, height, out_w)  # (height, out_w)
     strip = np.zeros((height, -(-out_w // stride) * stride), np.float32)
     strip[:, :out_w] = a
     return strip, w / out_w, float(xs.min() - pad), out_w // stride

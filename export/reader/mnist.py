@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import _max2, _min2, _weights
+from .filters import _max2, _min2, _resample
 from .image import ImageError
 
 
@@ -15,7 +15,7 @@ def _mnist(x: np.ndarray, fit: int, canvas: int) -> np.ndarray:
     bh, bw = x.shape
     fh = max(1, int(np.floor(bh * fit / max(bh, bw) + 0.5)))
     fw = max(1, int(np.floor(bw * fit / max(bh, bw) + 0.5)))
-    x = _weights(bh, fh) @ x @ _weights(bw, fw).T  # (fh, fw)
+    x = _resample(x, fh, fw)  # (fh, fw)
     if x.max() <= 0:
         raise ImageError("no digit found (blank image)")
     x /= x.max()

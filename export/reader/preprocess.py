@@ -100,22 +100,29 @@ def _one(ink: dict, p: dict, unsure: bool, marks=None) -> np.ndarray:
     return mask
 
 
+def _cut(ink: dict, mask: np.ndarray, box, e: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The ink of `mask` (H, W) bool, cut to its box (y0, x0, y1, x1) grown by e px each way (within the
+    image) -> its darkness over the threshold up to the mask's own peak (the peak's value 1), 0 outside the
+    mask, (h, w) float32; the mask cut alike; the cut's corner (y, x) in working px."""
+    d, t = ink["d"], ink["t"]
+    y0, x0, y1, x1 = box
+    cy0, cx0, cy1, cx1 = max(y0 - e, 0), max(x0 - e, 0), min(y1 + e, d.shape[0]), min(x1 + e, d.shape[1])
+    sub = mask[cy0:cy1, cx0:cx1]
+    peak = float(ink["d3"][cy0:cy1, cx0:cx1][sub].max())  # the mask's own peak: its value 1
+    x = np.where(sub, np.clip((d[cy0:cy1, cx0:cx1] - t) / max(peak - t, 1e-6), 0, 1), 0).astype(np.float32)
+    return x, sub, cy0, cx0
+
+
 def _input(ink: dict, mask: np.ndarray, p: dict) -> tuple[np.ndarray, tuple]:
     """Step 7 for the digit in `mask` (H, W) bool -> its float32 (canvas, canvas) and its box (y0, x0, y1,
     x1) in working pixels (ends exclusive)."""
     fit, canvas = int(p["fit"]), int(p["canvas"])
-    d, t = ink["d"], ink["t"]
-    h, w = d.shape
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
     # Work on the box grown by its longer side + 2 px: _stroke's running max and min reach less far than
     # that, and outside the mask x is 0, so the crop changes no value (a number's digits each cost their
     # own box, not the whole image).
-    e = max(y1 - y0, x1 - x0) + 2
-    cy0, cx0, cy1, cx1 = max(y0 - e, 0), max(x0 - e, 0), min(y1 + e, h), min(x1 + e, w)
-    sub = mask[cy0:cy1, cx0:cx1]
-    peak = float(ink["d3"][cy0:cy1, cx0:cx1][sub].max())  # the digit's own peak: its value 1
-    x = np.where(sub, np.clip((d[cy0:cy1, cx0:cx1] - t) / max(peak - t, 1e-6), 0, 1), 0).astype(np.float32)
+    x, sub, cy0, cx0 = _cut(ink, mask, (y0, x0, y1, x1), max(y1 - y0, x1 - x0) + 2)
     # 7. MNIST's own steps: strokes near MNIST's width, longer side to `fit` px, values to peak 1,
     #    centre of mass at the canvas centre.
     box = (y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
