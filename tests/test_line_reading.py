@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from export.predict import DigitClassifier, ModelError
-from export.reader.lines import LINE, _decode, _slope, read_line, read_lines
+from export.reader.lines import LINE, _ctc, _decode, _slope, read_line, read_lines
 from export.reader.params import PREPROCESSING
 from tests.conftest import REPO
 
@@ -74,14 +74,55 @@ def fake_model(classes):
     return run, dict(LINE)
 
 
-def test_a_line_read_as_many_digits_keeps_segments_boxes_and_takes_the_line_models_probabilities():
+def test_a_line_read_as_many_digits_keeps_segments_boxes_and_multiplies_both_models_probabilities():
     ink, boxes = bars([10, 40, 70])
-    digits = [{"input": np.full((28, 28), i, np.float32), "box": b, "probs": np.eye(10, dtype=np.float32)[1]}
-              for i, b in enumerate(boxes)]
+    classifier = np.zeros((3, 10), np.float32)
+    classifier[[0, 1, 2], [5, 2, 9]] = [0.9, 0.7, 0.7]  # sure of a 5 where the line model reads a 4 (0.8, a 5 0.2)
+    classifier[[0, 1, 2], [4, 3, 0]] = [0.1, 0.3, 0.3]
+    digits = [{"input": np.full((28, 28), i, np.float32), "box": b, "probs": classifier[i]} for i, b in enumerate(boxes)]
     out = read_line(ink, digits, PREPROCESSING, fake_model([4, 2, 9]))
-    assert [int(np.argmax(dg["probs"])) for dg in out] == [4, 2, 9]
+    assert [int(np.argmax(dg["probs"])) for dg in out] == [5, 2, 9]  # 0.2 x 0.9 over 0.8 x 0.1 at the first
     assert [dg["box"] for dg in out] == boxes and [dg["input"][0, 0] for dg in out] == [0, 1, 2]
-    assert all(dg["probs"].sum() == pytest.approx(1.0) and dg["probs"].max() == pytest.approx(0.8) for dg in out)
+    assert out[0]["probs"][[4, 5]] == pytest.approx([0.08 / 0.26, 0.18 / 0.26])
+    assert out[1]["probs"][[2, 3]] == pytest.approx([0.56 / 0.62, 0.06 / 0.62])
+    assert all(dg["probs"].dtype == np.float32 and dg["probs"].sum() == pytest.approx(1.0) for dg in out)
+
+
+def test_ctc_is_torchs_ctc_loss():
+    """_ctc, the log-probability of a digit string summed over its alignments, is torch's CTC loss negated."""
+    torch = pytest.importorskip("torch")
+    logits = torch.randn(11, 30, generator=torch.Generator().manual_seed(0))
+    for digits in ([3, 1, 4], [1, 1, 7], [6], [2, 2, 2, 2]):
+        loss = torch.nn.functional.ctc_loss(logits.log_softmax(0).T[:, None], torch.tensor([digits]), torch.tensor([30]),
+                                            torch.tensor([len(digits)]), blank=BLANK, reduction="sum")
+        assert _ctc(logits.softmax(0).numpy(), digits, BLANK) == pytest.approx(-float(loss), abs=1e-4)
+
+
+def test_another_count_keeps_segments_digits_when_the_line_model_finds_them_nearly_as_likely():
+    """Two touching 1s and a 7 that the grouping found as three digits; the line model reads the 1s' columns as
+    one run (a 1 at 0.6, the blank at 0.4 in each), so greedy decoding reads "17". The grouping's "117" stands
+    when the line model finds it within e^keep as likely as "17", and the line model's reading otherwise."""
+    ink, boxes = bars([10, 18, 70])
+    digits = [{"input": np.zeros((28, 28), np.float32), "box": b, "probs": np.eye(10, dtype=np.float32)[k]}
+              for b, k in zip(boxes, [1, 1, 7])]
+
+    def run(x):
+        columns = x[0, 0].max(axis=0).reshape(-1, LINE["stride"]).max(axis=1) > 0.5  # (W / stride,) inked
+        probs = np.zeros((11, len(columns)), np.float32)
+        probs[BLANK] = 1.0
+        runs = np.flatnonzero(np.diff(np.concatenate([[0], columns.astype(int), [0]])))  # starts and ends
+        (a, b), (c, d) = runs[:2], runs[-2:]  # the touching 1s' columns, the 7's
+        probs[[1, BLANK], a:b] = [[0.6], [0.4]]
+        probs[[7, BLANK], c:d] = [[0.9], [0.1]]
+        return probs
+
+    def read(keep):
+        out = read_line(ink, digits, PREPROCESSING, (run, {**LINE, "keep": keep}))
+        return "".join(str(int(np.argmax(dg["probs"]))) for dg in out)
+
+    assert read(LINE["keep"]) == "117"
+    assert read(0.0) == "17"  # "117" is less likely than "17" under the line model, but not e^-keep as likely
+    assert read(-np.inf) == "17"
 
 
 def test_a_line_read_as_more_digits_is_cut_between_their_columns():
@@ -105,7 +146,9 @@ def test_a_single_digit_is_read_as_itself_not_by_the_line_model():
     ink, boxes = bars([10, 40])
     one = [[{"input": np.zeros((28, 28), np.float32), "box": (20, 10, 60, 45), "probs": np.eye(10, dtype=np.float32)[4]}]]
     assert read_lines(ink, one, PREPROCESSING, fake_model([1, 1])) is one  # the line model would read 11
-    two = [[{**one[0][0], "box": boxes[0]}], [{**one[0][0], "box": boxes[1]}]]  # two lines of a digit each: a number
+    unsure = np.zeros(10, np.float32)
+    unsure[[4, 1]] = [0.6, 0.4]  # the classifier's 4 against the line model's sure 1 (0.8, a 2 at 0.2)
+    two = [[{**one[0][0], "box": b, "probs": unsure}] for b in boxes]  # two lines of a digit each: a number
     assert ["".join(str(int(np.argmax(dg["probs"]))) for dg in line) for line in
             read_lines(ink, two, PREPROCESSING, fake_model([1, 1]))] == ["1", "1"]
 

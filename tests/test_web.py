@@ -345,12 +345,16 @@ def test_numbers_read_whole_by_the_line_model_match_predict_py(open_page, good_m
     same_readings(results, wanted)
     single = DigitClassifier(good_model, lines=False)
     alone = {p.name: single.read(p)["digits"] for p in paths}
-    same = [p.name for p in paths if [d["probs"] for d in alone[p.name]] == [d["probs"] for d in wanted[p]["digits"]]]
-    # read by the line model, not digit by digit (a line it reads as no digit would keep its digit-by-digit
-    # reading: measured, photo_09.png of the 15 of each kind, not among these)
-    assert same == [], same
-    counts = {name: (len(alone[name]), len(results[name]["digits"])) for name in alone}
-    assert any(a != b for a, b in counts.values()), counts  # some lines cut between the line model's digits' columns
+    # Every way a line is read is among these, so the page's twin of each is checked above: the line model's
+    # count and digits, cut between its columns ("cut"); the grouping's digits with both models' probabilities
+    # ("both"); the grouping's digits as they were, where the line model counts otherwise but finds them
+    # nearly as likely ("kept"). The small test line model (55% of its test lines) gives all three.
+    ways = {}
+    for p in paths:
+        got = wanted[p]["digits"]
+        ways[p.name] = ("kept" if [d["probs"] for d in got] == [d["probs"] for d in alone[p.name]] else
+                        "cut" if len(got) != len(alone[p.name]) else "both")
+    assert set(ways.values()) == {"kept", "cut", "both"}, ways
     assert page.errors == []
 
 

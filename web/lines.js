@@ -4,8 +4,10 @@
 // cropped to its ink with `pad` px per ink_height px around, scaled to `height` px tall; read by the line
 // model and decoded greedily (the likeliest class per column, repeats merged, blanks dropped). Each digit's
 // ten probabilities are its likeliest column's, over the digits. As many digits as segment.js found: its
-// boxes; else the line's ink cut halfway between the digits' columns. A line read as no digit keeps
-// segment.js's reading; a single digit reads as itself.
+// boxes and 28x28s, and both models' probabilities multiplied, renormalised. Another count: segment.js's
+// digits where the line model finds them within a factor of e^keep as likely as its own reading (CTC's sum
+// over alignments); else the line's ink cut halfway between the digits' columns. A line read as no digit
+// keeps segment.js's reading; a single digit reads as itself.
 //
 // model: {run, line}: run is async, an input {h: height, w: W, px} -> Float32Array (classes x W / stride),
 // row-major; line: the line model's metadata `line` (LINE's keys).
@@ -15,7 +17,7 @@ import { ImageError } from "./image.js";
 import { _stroke_width } from "./mnist.js";
 import { _cut, _input } from "./preprocess.js";
 
-export const LINE = { height: 32, stride: 4, blank: 10, ink: 0.08, pad: 2, ink_height: 24 };
+export const LINE = { height: 32, stride: 4, blank: 10, ink: 0.08, pad: 2, ink_height: 24, keep: 4.0 };
 
 // lines.py _line_mask: the ink (d3 > t) inside a line's digits' boxes [y0, x0, y1, x1] -> a mask
 // {h, w, px} with its region (the box around its pixels), or null when it has none.
@@ -113,6 +115,42 @@ function _slope(boxes) {
   return num / den;
 }
 
+// np.logaddexp
+function _logaddexp(a, b) {
+  if (a === -Infinity) return b;
+  if (b === -Infinity) return a;
+  const m = Math.max(a, b);
+  return m + Math.log1p(Math.exp(-Math.abs(a - b)));
+}
+
+// lines.py _ctc: log P(digits | probs) as CTC defines it, probs (classes x T, row-major) over its first
+// `columns` columns, summed over every alignment (the forward algorithm, in logs).
+function _ctc(probs, T, columns, digits, blank) {
+  const ext = [blank];
+  for (const d of digits) ext.push(d, blank);
+  const S = ext.length, lp = (c, t) => Math.log(Math.max(probs[c * T + t], 1e-30));
+  let a = new Float64Array(S).fill(-Infinity);
+  a[0] = lp(ext[0], 0);
+  if (S > 1) a[1] = lp(ext[1], 0);
+  for (let t = 1; t < columns; t++) {
+    const b = new Float64Array(S);
+    for (let s = 0; s < S; s++) {
+      let v = a[s];
+      if (s >= 1) v = _logaddexp(v, a[s - 1]);
+      if (s >= 2 && ext[s] !== blank && ext[s] !== ext[s - 2]) v = _logaddexp(v, a[s - 2]); // a digit may follow
+      b[s] = v + lp(ext[s], t); //                                                            another, not its equal
+    }
+    a = b;
+  }
+  return S > 1 ? _logaddexp(a[S - 1], a[S - 2]) : a[S - 1];
+}
+
+function _argmax(v) {
+  let k = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i; // np.argmax: the first of equals
+  return k;
+}
+
 // lines.py read_line: a line's digits ({input, box [y0, x0, y1, x1] working px, probs}) -> the line as the
 // line model reads it, in the same form.
 async function read_line(ink, digits, p, model) {
@@ -123,6 +161,11 @@ async function read_line(ink, digits, p, model) {
   const probs = await run(strip), stride = Math.trunc(line.stride), T = strip.w / stride, classes = probs.length / T;
   const read = _decode(probs, T, columns, classes, Math.trunc(line.blank));
   if (!read.length) return digits;
+  if (read.length !== digits.length) {
+    const blank = Math.trunc(line.blank), mine = digits.map((dg) => _argmax(dg.probs));
+    const theirs = read.map(([c]) => c);
+    if (_ctc(probs, T, columns, mine, blank) + line.keep >= _ctc(probs, T, columns, theirs, blank)) return digits;
+  }
   const out = read.map(([, first, last, peak]) => {
     const ten = new Float32Array(10);
     let sum = 0;
@@ -130,8 +173,14 @@ async function read_line(ink, digits, p, model) {
     for (let k = 0; k < 10; k++) ten[k] = probs[k * T + peak] / f32(sum); // over the digits: the blank left out
     return { probs: ten, columns: [first, last] };
   });
-  if (out.length === digits.length) { // the same digits: segment.js's boxes and inputs
-    out.forEach((o, k) => { o.input = digits[k].input; o.box = digits[k].box; });
+  if (out.length === digits.length) { // the same digits: segment.js's boxes and inputs, both models' probabilities
+    out.forEach((o, k) => {
+      const both = Array.from(o.probs, (v, i) => Math.max(v, 1e-30) * Math.max(digits[k].probs[i], 1e-30));
+      const sum = both.reduce((s, v) => s + v, 0);
+      o.probs = Float32Array.from(both, (v) => v / sum);
+      o.input = digits[k].input;
+      o.box = digits[k].box;
+    });
   } else { // the line's ink cut halfway between the digits' columns
     const centres = out.map(({ columns: [a, b] }) => cx0 + at + ((a + b + 1) / 2) * stride * per);
     const cuts = [-Infinity, ...centres.slice(1).map((r, k) => (centres[k] + r) / 2), Infinity];

@@ -12,9 +12,14 @@ line model is at hand, each line is read again, whole, as the model was trained 
   - read: (classes, width / stride) probabilities, decoded greedily (the likeliest class per column,
     repeats merged, blanks dropped); each digit's ten probabilities are its likeliest column's, over the
     digits (the blank left out);
-  - boxes: when the line model finds as many digits as segment.py did, each keeps segment.py's box (cut
-    along the ink, it fits slanted neighbours better than columns can); otherwise the line's ink is cut
-    into columns halfway between the digits' columns, and each digit's box is its part's.
+  - as many digits as segment.py found: each keeps segment.py's box (cut along the ink, it fits slanted
+    neighbours better than columns can) and 28x28, and its probabilities are both models' product,
+    renormalised (two readers of one digit, each right where the other slips);
+  - a different count: segment.py's digits are kept where the line model itself finds them nearly as
+    likely as its own reading (CTC's probability of each digit string, summed over every alignment, within
+    a factor of e^keep): greedy decoding misses two equal neighbours with no blank column between them (a
+    1 is 1-2 columns wide) and now and then inserts a 1 at a gap; otherwise the line's ink is cut into
+    columns halfway between the digits' columns, and each digit's box is its part's.
 A line the model reads as no digit at all keeps segment.py's reading, and a single digit is read as itself
 (docs/edge.md has the figures).
 """
@@ -30,7 +35,7 @@ from .image import ImageError
 
 # How a line is made for the line model, as src/line_data.py makes its training lines: the line model's
 # metadata (`line`) holds these; a model without them gets these.
-LINE = {"height": 32, "stride": 4, "blank": 10, "ink": 0.08, "pad": 2, "ink_height": 24}
+LINE = {"height": 32, "stride": 4, "blank": 10, "ink": 0.08, "pad": 2, "ink_height": 24, "keep": 4.0}
 
 
 def _ink_of(ink: dict, mask: np.ndarray, p: dict, line: dict) -> tuple[np.ndarray, int, int]:
@@ -100,6 +105,24 @@ def _decode(probs: np.ndarray, blank: int) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def _ctc(probs: np.ndarray, digits: list[int], blank: int) -> float:
+    """log P(digits | probs) as CTC defines it: (classes, T) probabilities summed over every alignment of
+    the digit string to the T columns (the forward algorithm, in logs; float64)."""
+    lp = np.log(np.maximum(probs, 1e-30)).astype(np.float64)  # (classes, T)
+    ext = np.array([blank] + [c for d in digits for c in (d, blank)])  # (S,): blanks around and between
+    S, T = len(ext), lp.shape[1]
+    skip = np.zeros(S, bool)  # a digit may follow the digit before it directly, but not an equal one
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    a = np.full(S, -np.inf)
+    a[:2] = lp[ext[:2], 0]
+    for t in range(1, T):
+        b = a.copy()
+        b[1:] = np.logaddexp(b[1:], a[:-1])
+        b[2:][skip[2:]] = np.logaddexp(b[2:][skip[2:]], a[:-2][skip[2:]])
+        a = b + lp[ext, t]
+    return float(np.logaddexp(a[-1], a[-2])) if S > 1 else float(a[-1])
+
+
 def _line_mask(ink: dict, boxes) -> np.ndarray:
     """The ink (d3 > t) inside a line's digits' boxes (y0, x0, y1, x1): (H, W) bool."""
     inside = np.zeros(ink["d"].shape, bool)
@@ -134,13 +157,18 @@ def read_line(ink: dict, digits: list[dict], p: dict, model) -> list[dict]:
     read = _decode(probs, int(line["blank"]))
     if not read:
         return digits
+    if len(read) != len(digits):
+        mine, blank = [int(dg["probs"].argmax()) for dg in digits], int(line["blank"])
+        if _ctc(probs, mine, blank) + line["keep"] >= _ctc(probs, [r[0] for r in read], blank):
+            return digits
     out = []
     for _, first, last, peak in read:
         ten = probs[:10, peak] / probs[:10, peak].sum()  # over the digits: the blank left out
         out.append({"probs": ten.astype(np.float32), "columns": (first, last)})
-    if len(out) == len(digits):  # the same digits: segment.py's boxes and inputs
+    if len(out) == len(digits):  # the same digits: segment.py's boxes and inputs, both models' probabilities
         for dg, new in zip(digits, out):
-            new.update(input=dg["input"], box=dg["box"])
+            both = np.maximum(new["probs"], 1e-30, dtype=np.float64) * np.maximum(dg["probs"], 1e-30)
+            new.update(input=dg["input"], box=dg["box"], probs=(both / both.sum()).astype(np.float32))
     else:  # the line's ink cut halfway between the digits' columns
         stride = int(line["stride"])
         centres = [cx0 + at + ((a + b + 1) / 2 * stride) * per for a, b in (o["columns"] for o in out)]
