@@ -137,8 +137,9 @@ function _ctc(probs, T, columns, digits, blank) {
     for (let s = 0; s < S; s++) {
       let v = a[s];
       if (s >= 1) v = _logaddexp(v, a[s - 1]);
-      if (s >= 2 && ext[s] !== blank && ext[s] !== ext[s - 2]) v = _logaddexp(v, a[s - 2]); // a digit may follow
-      b[s] = v + lp(ext[s], t); //                                                            another, not its equal
+      // a digit may follow the digit before it directly, but not an equal one
+      if (s >= 2 && ext[s] !== blank && ext[s] !== ext[s - 2]) v = _logaddexp(v, a[s - 2]);
+      b[s] = v + lp(ext[s], t);
     }
     a = b;
   }

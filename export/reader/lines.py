@@ -108,7 +108,7 @@ def _decode(probs: np.ndarray, blank: int) -> list[tuple[int, int, int, int]]:
 def _ctc(probs: np.ndarray, digits: list[int], blank: int) -> float:
     """log P(digits | probs) as CTC defines it: (classes, T) probabilities summed over every alignment of
     the digit string to the T columns (the forward algorithm, in logs; float64)."""
-    lp = np.log(np.maximum(probs, 1e-30)).astype(np.float64)  # (classes, T)
+    lp = np.log(np.maximum(probs.astype(np.float64), 1e-30))  # (classes, T), as web/lines.js takes them
     ext = np.array([blank] + [c for d in digits for c in (d, blank)])  # (S,): blanks around and between
     S, T = len(ext), lp.shape[1]
     skip = np.zeros(S, bool)  # a digit may follow the digit before it directly, but not an equal one
