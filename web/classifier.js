@@ -12,6 +12,7 @@
 // Doing it ourselves lets the page reject a file that is not ONNX, or takes another input, with
 // a clear message before onnxruntime sees it.
 
+import { argmax } from "./filters.js";
 import { LINE } from "./lines.js";
 import { DEFAULTS } from "./params.js";
 import { _placed, read_number } from "./segment.js";
@@ -170,7 +171,6 @@ export function lineModel(info, session, Tensor) {
 // `classify`: async, Float32Array(canvas * canvas)[] -> probabilities (classes)[] each. lineReader: the
 // line model as lineModel() makes it, or null.
 export async function readNumber(image, params, labels, classify, lineReader = null) {
-  const argmax = (q) => q.indexOf(Math.max(...q)); // np.argmax: the first of equals
   const { input, info, lines: found } = await read_number(image, params, classify, lineReader);
   const probs = (await classify([input]))[0], digit = argmax(probs); // the single digit, as predict() reads it
   // One digit: the single digit's own reading (its parts, its box).

@@ -66,6 +66,13 @@ export function minMax(px) {
   return [lo, hi];
 }
 
+// np.argmax of an array: the index of its largest value, the first of equals.
+export function argmax(v) {
+  let k = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
+  return k;
+}
+
 // filters.py _border: a frame 5% deep, the paper in nearly every photo or scan.
 export function _border(x) {
   const k = Math.max(1, Math.floor(Math.min(x.h, x.w) / 20)), out = [];

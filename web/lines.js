@@ -12,7 +12,7 @@
 // model: {run, line}: run is async, an input {h: height, w: W, px} -> Float32Array (classes x W / stride),
 // row-major; line: the line model's metadata `line` (LINE's keys).
 
-import { _max2, _min2, _resample, f32 } from "./filters.js";
+import { _max2, _min2, _resample, argmax, f32 } from "./filters.js";
 import { ImageError } from "./image.js";
 import { _stroke_width } from "./mnist.js";
 import { _cut, _input } from "./preprocess.js";
@@ -146,12 +146,6 @@ function _ctc(probs, T, columns, digits, blank) {
   return S > 1 ? _logaddexp(a[S - 1], a[S - 2]) : a[S - 1];
 }
 
-function _argmax(v) {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i; // np.argmax: the first of equals
-  return k;
-}
-
 // lines.py read_line: a line's digits ({input, box [y0, x0, y1, x1] working px, probs}) -> the line as the
 // line model reads it, in the same form.
 async function read_line(ink, digits, p, model) {
@@ -163,7 +157,7 @@ async function read_line(ink, digits, p, model) {
   const read = _decode(probs, T, columns, classes, Math.trunc(line.blank));
   if (!read.length) return digits;
   if (read.length !== digits.length) {
-    const blank = Math.trunc(line.blank), mine = digits.map((dg) => _argmax(dg.probs));
+    const blank = Math.trunc(line.blank), mine = digits.map((dg) => argmax(dg.probs));
     const theirs = read.map(([c]) => c);
     if (_ctc(probs, T, columns, mine, blank) + line.keep >= _ctc(probs, T, columns, theirs, blank)) return digits;
   }
