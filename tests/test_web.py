@@ -36,14 +36,14 @@ if not (REPO / "node_modules" / "onnxruntime-web").is_dir():
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 
-FILES = 500  # MNIST test digits rendered as PNG files for the parity test
+FILES = 200  # MNIST test digits rendered as PNG files for the parity test (500 until 2026-12-07)
 # Photo-like files from tests/photos.py (saved as PNG) for the parity test: 50 of seed 0 cover every family (the
 # test checks), as 100 did, in 12 s less.
 PHOTOS, BLANK_PHOTOS = 50, 10
 NUMBERS = 15  # numbers of each kind (clean scans, photos) from tests/numbers.py for the number parity test
 # Measured (headless Chromium 2026-11): the page's 28x28 input equals predict.py's to within
 # 3.6e-7 (float32 rounding: numpy's BLAS matmul and pairwise sums against the page's loops) on all
-# 500 rendered digits and within 2.4e-7 on all 100 photos (50 since 2026-12-06); the bound leaves room for another
+# 500 rendered digits (2.4e-7 on the 200 of now, Zen 4 VM, 2026-12-07) and within 2.4e-7 on all 100 photos (50 since 2026-12-06); the bound leaves room for another
 # machine's BLAS and browser's PNG decoder while still catching any step that differs.
 INPUT_TOLERANCE = 1e-5
 
@@ -203,7 +203,7 @@ def test_image_files_match_predict_py(open_page, served, good_model, digits, tmp
     accuracy = (got == labels[pick]).mean()
     print(f"{FILES} files in {seconds:.1f} s: same digit as predict.py {agree:.2%}, accuracy {accuracy:.2%}, {diff_summary(diffs)}")
     assert agree == 1.0  # measured: every file, every time
-    assert accuracy >= 0.99
+    assert accuracy >= 0.99  # measured: 99.00% (198 of the 200; 99.60% of the 500 before)
     assert (diffs <= INPUT_TOLERANCE).all()  # NaN (one side found no digit) fails too
     assert page.status() == "" and page.errors == []
     results = page.page.evaluate("window.lastResults.map(r => ({digit: r.digit, probs: r.probs}))")
