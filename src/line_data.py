@@ -56,10 +56,35 @@ def collate(lines: list[np.ndarray], texts: list[str], first: int = 0):
             torch.tensor([w // STRIDE for w in widths]), texts, torch.arange(first, first + len(lines)))
 
 
-def write(images, labels, rng, digits: int, touch: float) -> tuple[np.ndarray, str]:
-    """One line of `digits` random digits of (images, labels), by a random writer -> (to_line ink, text)."""
+def _dilate(a: np.ndarray, n: int) -> np.ndarray:
+    """(H, W) -> (H, W): each pixel the brightest of the n x n square around it (a grey dilation)."""
+    h, w = a.shape
+    p = np.pad(a, ((n // 2, (n - 1) // 2), (n // 2, (n - 1) // 2)))
+    return np.max([p[dy:dy + h, dx:dx + w] for dy in range(n) for dx in range(n)], axis=0)
+
+
+def repen(ink: np.ndarray, rng) -> np.ndarray:
+    """A line's ink (H, W) in [0, 1] at MNIST's scale -> the same line in another pen, as the reader makes a
+    photo's line (export/reader/lines.py): MNIST's strokes are 2-3 px wide with soft edges; a photo's come
+    out of the reader flat dark, from a fine pen's 1-2 px (the reader widens thin strokes by whole px only)
+    to a marker's 4-5 px that fills a small loop (it thins only large lines). Half the lines a marker
+    (strokes 1 px wider, 2 px for a quarter of them), half a fine pen (only the stroke's core, darkness
+    over 0.3-0.6 kept); then flattened: darkness x 1-1.6, clipped to 1."""
+    if rng.random() < 0.5:
+        ink = _dilate(ink, 3 if rng.random() < 0.25 else 2)
+    else:
+        core = rng.uniform(0.3, 0.6)
+        ink = np.clip((ink - core) / (1 - core), 0, 1)
+    return np.minimum(ink * rng.uniform(1.0, 1.6), 1).astype(np.float32)
+
+
+def write(images, labels, rng, digits: int, touch: float, pens: float = 0.0) -> tuple[np.ndarray, str]:
+    """One line of `digits` random digits of (images, labels), by a random writer -> (to_line ink, text);
+    `pens`: the chance that the line is written in another pen (repen)."""
     size, slant = writer(rng)
     canvas, _, _, text = line_of(images, labels, rng.integers(len(images), size=digits), size, slant, rng, touch)
+    if pens and rng.random() < pens:
+        canvas = repen(canvas, rng)
     return to_line(canvas), text
 
 
@@ -67,14 +92,14 @@ class TrainBatches(Dataset):
     """Index (epoch, batch, rank) -> a collated batch of `batch_size` lines, each of the same random count."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, digits: tuple[int, int],
-                 touch: float, seed: int):
+                 touch: float, seed: int, pens: float = 0.0):
         self.images, self.labels, self.batch_size = images, labels, batch_size
-        self.digits, self.touch, self.seed = digits, touch, seed
+        self.digits, self.touch, self.seed, self.pens = digits, touch, seed, pens
 
     def __getitem__(self, key: tuple[int, int, int]):
         rng = np.random.default_rng([self.seed, *key])
         k = int(rng.integers(self.digits[0], self.digits[1] + 1))
-        lines = [write(self.images, self.labels, rng, k, self.touch) for _ in range(self.batch_size)]
+        lines = [write(self.images, self.labels, rng, k, self.touch, self.pens) for _ in range(self.batch_size)]
         return collate(*zip(*lines), first=key[1] * self.batch_size)
 
 
@@ -108,6 +133,7 @@ class LinesDataModule(L.LightningDataModule):
         eval_batch_size: PositiveInt = 250,
         digits: tuple[PositiveInt, PositiveInt] = (1, 8),
         touch: ClosedUnitInterval = 0.3,
+        pens: ClosedUnitInterval = 0.0,
         val_lines: PositiveInt = 2000,
         test_lines: PositiveInt = 2000,
         val_size: PositiveInt = 5000,
@@ -123,6 +149,8 @@ class LinesDataModule(L.LightningDataModule):
             eval_batch_size: lines per validation or test batch.
             digits: the fewest and most digits of a line.
             touch: the share of neighbouring digits written touching (their inks overlap by 1-2 px).
+            pens: the share of training lines written in another pen, a marker or a fine pen, as the reader makes
+                a photo's lines (`repen`); validation and test lines keep MNIST's.
             val_lines, test_lines: the sizes of the fixed validation and test sets of lines.
             val_size, split_seed: the digits held out of MNIST's 60k for validation, as `src.data` holds them out.
             workers: processes writing training batches while the network trains (0: in the training process).
@@ -173,7 +201,7 @@ class LinesDataModule(L.LightningDataModule):
         if self._resume:
             self.sampler.resume(self._resume["epoch"], self._resume["batches"])
             self._resume = None
-        dataset = TrainBatches(*self.train_digits, h.batch_size, tuple(h.digits), h.touch, seed)
+        dataset = TrainBatches(*self.train_digits, h.batch_size, tuple(h.digits), h.touch, seed, h.pens)
         return DataLoader(dataset, batch_size=None, sampler=self.sampler, num_workers=h.workers,
                           persistent_workers=False, prefetch_factor=2 if h.workers else None)
 

@@ -16,7 +16,7 @@ import src.train
 from export.__main__ import main as export_main
 from export.onnx_export import read_metadata
 from src.data import load_mnist
-from src.line_data import BatchOrder, TrainBatches, collate, to_line
+from src.line_data import BatchOrder, TrainBatches, collate, repen, to_line, write
 from src.line_model import BLANK, HEIGHT, LineNet, greedy_decode
 from src.lines import line_of, writer
 from tests.conftest import DATA, REPO, run_cli
@@ -69,6 +69,26 @@ def test_to_line_crops_to_the_ink_and_scales_to_32_px():
     assert line.shape == (HEIGHT, 139)
     assert line[:, :2].max() < 0.05 and line[:, -2:].max() < 0.05  # the margin is empty paper
     assert line[HEIGHT // 2, 10:-10].min() > 0.99
+
+
+def test_another_pen_thickens_or_thins_the_strokes_and_flattens_the_ink(digits):
+    """repen: a marker's strokes cover more paper than MNIST's, a fine pen's less, both darker; pens=0 writes the
+    lines as before, pens=1 writes every line in another pen."""
+    images, labels = digits
+    size, slant = writer(np.random.default_rng(1))
+    line, *_ = line_of(images, labels, np.arange(5), size, slant, np.random.default_rng(1))
+    covered, kinds = (line > 0.5).sum(), set()
+    for seed in range(40):
+        pen = repen(line, np.random.default_rng(seed))
+        assert pen.shape == line.shape and pen.dtype == np.float32 and 0 <= pen.min() and pen.max() <= 1
+        assert (pen[line == 0] == 0).all() or (pen > 0.5).sum() > covered  # only a marker inks new paper
+        kinds.add("marker" if (pen > 0.5).sum() > 1.3 * covered else "fine" if (pen > 0.5).sum() < covered else "?")
+        assert np.median(pen[pen > 0.08]) > np.median(line[line > 0.08])  # flat dark ink, as a photo's
+    assert kinds == {"marker", "fine"}
+    for pens, same in ((0.0, True), (1.0, False)):
+        a, text_a = write(images, labels, np.random.default_rng(3), 4, 0.3)
+        b, text_b = write(images, labels, np.random.default_rng(3), 4, 0.3, pens)
+        assert text_a == text_b and (a.shape == b.shape and np.array_equal(a, b)) == same
 
 
 def test_collate_pads_to_whole_columns_and_counts_each_lines_own():
