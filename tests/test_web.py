@@ -40,7 +40,7 @@ FILES = 200  # MNIST test digits rendered as PNG files for the parity test (500 
 # Photo-like files from tests/photos.py (saved as PNG) for the parity test: 50 of seed 0 cover every family (the
 # test checks), as 100 did, in 12 s less.
 PHOTOS, BLANK_PHOTOS = 50, 10
-NUMBERS = 15  # numbers of each kind (clean scans, photos) from tests/numbers.py for the number parity test
+NUMBERS = 10  # numbers of each kind (clean scans, photos) from tests/numbers.py for the number parity test (15 until 2026-12-07)
 # Measured (headless Chromium 2026-11): the page's 28x28 input equals predict.py's to within
 # 3.6e-7 (float32 rounding: numpy's BLAS matmul and pairwise sums against the page's loops) on all
 # 500 rendered digits (2.4e-7 on the 200 of now, Zen 4 VM, 2026-12-07) and within 2.4e-7 on all 100 photos (50 since 2026-12-06); the bound leaves room for another
@@ -309,7 +309,7 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     once.params = {**clf.params, "second_look": 0}  # the numbers whose crop was read again: boxes of the crop's scale
     looked = [p.name for p in paths if [d["box"] for d in once.read(p)["digits"]] != [d["box"] for d in results[p.name]["digits"]]]
     print(f"{len(looked)} of the {len(paths)} generated numbers read again on a crop")
-    assert len(looked) >= 3, looked  # so the page's second look is checked too (measured: 10 of the 33)
+    assert len(looked) >= 3, looked  # so the page's second look is checked too (measured: 8 of the 23; 10 of 33 with 15 of each kind)
     pages = ("page_2.png", "page_3.png", "page_2_turned.png")
     merged = [len(once.read(folder / name)["digits"]) for name in pages]  # 6 digits each
     assert 1 in merged[:2] and all(len(results[name]["digits"]) > n for name, n in zip(pages, merged)), merged
