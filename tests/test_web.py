@@ -40,11 +40,12 @@ FILES = 200  # MNIST test digits rendered as PNG files for the parity test (500 
 # Photo-like files from tests/photos.py (saved as PNG) for the parity test: 50 of seed 0 cover every family (the
 # test checks), as 100 did, in 12 s less.
 PHOTOS, BLANK_PHOTOS = 50, 10
-NUMBERS = 10  # numbers of each kind (clean scans, photos) from tests/numbers.py for the number parity test (15 until 2026-12-07)
+NUMBERS = 10  # clean scans and photos each, of tests/numbers.py, for the number parity test (15 until 2026-12-07)
 # Measured (headless Chromium 2026-11): the page's 28x28 input equals predict.py's to within
 # 3.6e-7 (float32 rounding: numpy's BLAS matmul and pairwise sums against the page's loops) on all
-# 500 rendered digits (2.4e-7 on the 200 of now, Zen 4 VM, 2026-12-07) and within 2.4e-7 on all 100 photos (50 since 2026-12-06); the bound leaves room for another
-# machine's BLAS and browser's PNG decoder while still catching any step that differs.
+# 500 rendered digits (2.4e-7 on the 200 of now, Zen 4 VM, 2026-12-07) and within 2.4e-7 on all 100
+# photos (50 since 2026-12-06); the bound leaves room for another machine's BLAS and browser's PNG
+# decoder while still catching any step that differs.
 INPUT_TOLERANCE = 1e-5
 
 
