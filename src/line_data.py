@@ -57,7 +57,9 @@ def collate(lines: list[np.ndarray], texts: list[str], first: int = 0):
 
 
 def _dilate(a: np.ndarray, n: int) -> np.ndarray:
-    """(H, W) -> (H, W): each pixel the brightest of the n x n square around it (a grey dilation)."""
+    """(H, W) -> (H, W): each pixel the brightest of the n x n square around it (a grey dilation). The reader
+    has its own (export/reader/filters._max2, which centres an even window the other way); training keeps
+    this one so that src/ needs nothing from the torch-free runtime and the measured lines stay as written."""
     h, w = a.shape
     p = np.pad(a, ((n // 2, (n - 1) // 2), (n // 2, (n - 1) // 2)))
     return np.max([p[dy:dy + h, dx:dx + w] for dy in range(n) for dx in range(n)], axis=0)
@@ -82,7 +84,7 @@ def write(images, labels, rng, digits: int, touch: float, pens: float = 0.0) -> 
     """One line of `digits` random digits of (images, labels), by a random writer -> (to_line ink, text);
     `pens`: the chance that the line is written in another pen (repen)."""
     size, slant = writer(rng)
-    canvas, _, _, text = line_of(images, labels, rng.integers(len(images), size=digits), size, slant, rng, touch)
+    canvas, _, _, text, _ = line_of(images, labels, rng.integers(len(images), size=digits), size, slant, rng, touch)
     if pens and rng.random() < pens:
         canvas = repen(canvas, rng)
     return to_line(canvas), text

@@ -83,10 +83,11 @@ def writer(rng) -> tuple[float, float]:
 
 
 def line_of(images: np.ndarray, labels: np.ndarray, idx, size: float, slant: float, rng,
-            touch: float = TOUCH) -> tuple[np.ndarray, list, int, str]:
+            touch: float = TOUCH) -> tuple[np.ndarray, list, int, str, list]:
     """The MNIST digits images[idx] written as one line by the writer (size, slant) -> write_line()'s (ink,
-    boxes, touching) and the line's text."""
+    boxes, touching), the line's text and each digit's own ink (h, w) float32 (its box's size: a number's
+    photo draws a fine pen's centre line digit by digit, tests/photos.py)."""
     pieces = [written(images[i], np.clip(size * rng.uniform(0.9, 1.1), *SIZE), slant + rng.uniform(-0.05, 0.05))
               for i in idx]
     canvas, boxes, touching = write_line(pieces, slant, rng, touch)
-    return canvas, boxes, touching, "".join(str(int(labels[i])) for i in idx)
+    return canvas, boxes, touching, "".join(str(int(labels[i])) for i in idx), pieces

@@ -5,11 +5,11 @@ each digit 80-120% of the writer's size, all slanted alike (a shear of up to +-0
 it), sitting on a baseline that drifts (up to +-5% of the run, +-1 px per digit); gaps between neighbours
 from 1 px to half a digit wide (1-7.5 px at MNIST's scale, a digit 20 px tall), or touching: 13% of the pairs
 overlap by 1-2 px of ink. Sometimes (10%) a second line; sometimes (15%) turned 90 degrees either way
-(written along the sheet's long side). Each number is either a clean scan (dark ink on white paper, 28-96 px per digit, PNG)
-or a photo: tests/photos.py's render() on all its families but "digit touches an edge" (a cut-off number
-would have no truth), or (kind "page") the clean scan small on a white 12 MP page, a digit 2-5% of its
-short side, as a number written on a sheet photographed whole. The same seed gives the same numbers for
-every kind.
+(written along the sheet's long side). Each number is either a clean scan (dark ink on white paper, 28-96
+px per digit, PNG) or a photo: tests/photos.py's render() on all its families but "digit touches an edge" (a
+cut-off number would have no truth; a thin pen writes each digit's own centre line, touching or not), or
+(kind "page") the clean scan small on a white 12 MP page, a digit 2-5% of its short side, as a number
+written on a sheet photographed whole. The same seed gives the same numbers for every kind.
 
     python -m tests.numbers --model artifacts/mnist.onnx                   # both kinds, 300 each, per family
     python -m tests.numbers --model artifacts/mnist.onnx --n 300 --seed 0 --markdown
@@ -62,14 +62,16 @@ def compose(rng, digits=(4, 6), two_lines: float = TWO_LINES, turned: float = TU
     """A random number -> (bitmap (H, W) uint8 white on black at MNIST's scale, a digit ~20 px tall with 4 px
     margins; meta): "number" (lines joined by one space), "turned" (0, 90 or -90 degrees counterclockwise;
     the bitmap is turned), "lines", "touching" (pairs whose inks meet), "indices" (the MNIST test digits),
-    "boxes" (each digit's (x0, y0, x1, y1) in the bitmap, in reading order)."""
+    "boxes" (each digit's (x0, y0, x1, y1) in the bitmap, in reading order), "layers" (each digit's own ink
+    alone, (digits, H, W) uint8, turned alike: the bitmap is their pixelwise max)."""
     images, labels = _test_digits(data_dir)
     size, slant = writer(rng)
     lines = 2 if rng.random() < two_lines else 1
-    out, truth, used, boxes, touching, top = [], [], [], [], 0, 0
+    out, truth, used, boxes, touching, top, pieces = [], [], [], [], 0, 0, []
     for _ in range(lines):
         idx = rng.integers(len(images), size=int(rng.integers(digits[0], digits[1] + 1)))
-        canvas, bx, touch, text = line_of(images, labels, idx, size, slant, rng)
+        canvas, bx, touch, text, inks = line_of(images, labels, idx, size, slant, rng)
+        pieces += inks
         ys, xs = np.nonzero(canvas > 0.02)
         canvas, (cy, cx) = canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1], (ys.min(), xs.min())
         indent = int(rng.integers(-4, 13)) if out else 0
@@ -88,13 +90,18 @@ def compose(rng, digits=(4, 6), two_lines: float = TWO_LINES, turned: float = TU
         win = bitmap[m + t:m + t + c.shape[0], m + ind - left:m + ind - left + c.shape[1]]
         np.maximum(win, c, out=win)
     boxes = [(int(x0 - left + m), int(y0 + m), int(x1 - left + m), int(y1 + m)) for x0, y0, x1, y1 in boxes]
+    layers = np.zeros((len(boxes), h, w), np.float32)
+    for layer, (x0, y0, x1, y1), ink in zip(layers, boxes, pieces):  # a digit's box is its ink's size
+        layer[y0:y1, x0:x1] = ink
     turn = int(rng.choice([90, -90])) if rng.random() < turned else 0
     bitmap = np.rint(np.clip(bitmap, 0, 1) * 255).astype(np.uint8)
+    layers = np.rint(np.clip(layers, 0, 1) * 255).astype(np.uint8)
     if turn:  # a box's (x, y) -> (y, w - x) counterclockwise, (h - y, x) clockwise
         bitmap = np.ascontiguousarray(np.rot90(bitmap, 1 if turn > 0 else -1))
+        layers = np.ascontiguousarray(np.rot90(layers, 1 if turn > 0 else -1, axes=(1, 2)))
         boxes = [(y0, w - x1, y1, w - x0) if turn > 0 else (h - y1, x0, h - y0, x1) for x0, y0, x1, y1 in boxes]
     meta = {"number": " ".join(truth), "turned": turn, "lines": lines, "touching": int(touching),
-            "indices": used, "boxes": boxes}
+            "indices": used, "boxes": boxes, "layers": layers}
     return bitmap, meta
 
 
@@ -146,6 +153,7 @@ def number_set(n: int = 300, seed: int = 0, kind: str = "clean", digits=(4, 6), 
     out = []
     for _ in range(n):
         bitmap, meta = compose(rng, digits, two_lines, turned, data_dir)
+        layers = meta.pop("layers")
         if kind in ("clean", "page"):
             blob, extra = scan(bitmap, look)
             f, (mx, my) = extra["scale"], extra["offset"]
@@ -156,9 +164,12 @@ def number_set(n: int = 300, seed: int = 0, kind: str = "clean", digits=(4, 6), 
                 extra = {**extra, **more}
                 meta["boxes"] = extra.pop("boxes")
         else:  # the unturned bitmap, the photo turned: the paper's rules run along the number
-            flat = np.rot90(bitmap, -1 if meta["turned"] > 0 else 1) if meta["turned"] else bitmap
+            back = -1 if meta["turned"] > 0 else 1
+            flat = np.rot90(bitmap, back) if meta["turned"] else bitmap
+            flat_layers = np.rot90(layers, back, axes=(1, 2)) if meta["turned"] else layers
             framing = FRAMINGS[0][int(np.searchsorted(np.cumsum(FRAMINGS[1]), look.random()))]
-            blob, extra = render(np.ascontiguousarray(flat), look, {"framing": framing, "turn": meta["turned"]})
+            blob, extra = render(np.ascontiguousarray(flat), look, {"framing": framing, "turn": meta["turned"]},
+                                 layers=np.ascontiguousarray(flat_layers))
             del meta["boxes"]  # in the bitmap; the photo has the whole number's "digit_box"
         out.append((blob, {**meta, **extra, "kind": kind}))
     return out

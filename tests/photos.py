@@ -66,17 +66,27 @@ RATIO = 250  # a thin pen's digit is at most 250 stroke widths tall (a 10 cm dig
 GRID = 112  # px: the MNIST digit enlarged 4x, where pens are shaped
 
 
-def _pen(digit: np.ndarray, pen: str, rng) -> dict:
+def _pen(digit: np.ndarray, pen: str, rng, layers: np.ndarray | None = None) -> dict:
     """The digit as the pen writes it, on the GRID x GRID enlargement (a wider (28 a, 28 b) bitmap, such as a
     number from tests/numbers.py: 4x too): "alpha" (ink coverage) for MNIST's grey levels or a marker, "nodes"
     and "edges" (its smoothed centre line) for a thin pen; "points": (n, 2) grid (x, y) of the ink, to place
-    the digit by; "grid": the enlargement's (width, height) in GRIDs (1, 1 for a digit)."""
+    the digit by; "grid": the enlargement's (width, height) in GRIDs (1, 1 for a digit). layers: a number's
+    digits each alone, (n, H, W) like `digit` (their max): a thin pen writes each digit's own centre line."""
     size = (digit.shape[1] * GRID // 28, digit.shape[0] * GRID // 28)
     big = np.asarray(Image.fromarray(digit).resize(size, Image.BICUBIC)).astype(np.float32) / 255
     grid = np.array([size[0] / GRID, size[1] / GRID])
     if pen == THIN:  # the centre line, to be drawn at a fixed width in px at the photo's resolution
-        nodes, edges = strokes.skeleton_graph(strokes.thin(big > rng.uniform(0.35, 0.55)))
-        nodes = strokes.smooth(nodes, edges)
+        # Digit by digit: the centre line of touching digits' ink taken as one shape merges them (a 1
+        # touching a 2 became a spur of it, and the number lost a digit), where a pen draws each one whole.
+        at = rng.uniform(0.35, 0.55)
+        inks = [big] if layers is None else [
+            np.asarray(Image.fromarray(one).resize(size, Image.BICUBIC)).astype(np.float32) / 255 for one in layers]
+        nodes, edges = [np.zeros((0, 2))], [np.zeros((0, 2), np.int64)]
+        for ink in inks:
+            n, e = strokes.skeleton_graph(strokes.thin(ink > at))
+            nodes.append(strokes.smooth(n, e))
+            edges.append(e + sum(map(len, nodes[:-1])))
+        nodes, edges = np.concatenate(nodes), np.concatenate(edges)
         return {"nodes": nodes, "edges": edges, "points": nodes, "grid": grid}
     if pen == MARKER:  # MNIST's strokes thickened by 3-8 grid px, solid, with lighter streaks
         alpha = strokes.dilate(np.clip((big - 0.3) / 0.3, 0, 1), rng.uniform(1.5, 4.0))
@@ -153,12 +163,14 @@ def _draw_thin(out: np.ndarray, k: int, fwd, pen: dict, hd: float, centre, extra
     out[ys, xs] = np.clip((old + alpha[:, None] * (lit - old)) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None = None) -> tuple[bytes, dict]:
+def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None = None,
+           layers: np.ndarray | None = None) -> tuple[bytes, dict]:
     """One photo-like JPEG of `digit` (uint8 (28, 28) white on black, or None for a blank photo).
 
     kind may fix any attribute of FAMILIES but rotation and jpeg, "blank": "paper" | "desk", and "turn": 90 |
     -90 (degrees counterclockwise: a landscape photo taken turned, a number along its long side); the rest
-    are drawn from rng. `digit` may be a wider bitmap at MNIST's scale, a whole number (tests/numbers.py).
+    are drawn from rng. `digit` may be a wider bitmap at MNIST's scale, a whole number (tests/numbers.py),
+    with `layers`, its digits each alone (n, H, W) uint8: a thin pen writes each digit's own centre line.
     Returns the JPEG bytes and the attributes used (with the digit's box in the frame, "digit_box" (x0, y0,
     x1, y1) px, and a thin pen's width, "pen_px")."""
     kind = dict(kind or {})
@@ -230,7 +242,7 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
         sw, sh, cx, cy = w, h, w / 2, h / 2
         sheet = np.full((h, w), framing != "desk only")
     # The digit's size and place: near the middle of the sheet; or filling the frame, or at its edge.
-    pen = _pen(digit, a["pen"], rng) if digit is not None else None
+    pen = _pen(digit, a["pen"], rng, layers) if digit is not None else None
     if pen is not None and framing in (CLOSE, EDGE):
         hd, (dx, dy), info = _place(pen["points"], fwd, w, h, fill, framing == CLOSE, rng, pen["grid"])
         a.update(info)
@@ -328,8 +340,10 @@ def render(digit: np.ndarray | None, rng: np.random.Generator, kind: dict | None
         a["digit_box"] = tuple(int(round(float(q))) for q in np.concatenate([lo * k - width / 2, hi * k + width / 2]))
     if thin and pen is not None:
         a["pen_px"] = round(float(width), 2)
+        # A number's strokes from a draw of their own: how many pixels a pencil's grain takes depends on its
+        # digits' centre lines, and the photos after it stay the same whatever they are.
         _draw_thin(out, k, fwd, pen, hd, np.array([dx, dy]), extra, width, ink_rgb, opacity, gain, sheet,
-                   a["ink"] == "pencil", rng)
+                   a["ink"] == "pencil", rng if layers is None else np.random.default_rng(int(rng.integers(1 << 62))))
     if kind.get("turn"):  # the frame turned: a box's (x, y) -> (y, W - x) counterclockwise, (H - y, x) clockwise
         ccw, (bx0, by0, bx1, by1) = kind["turn"] > 0, a.get("digit_box", (0, 0, 0, 0))
         a["digit_box"] = (by0, w * k - bx1, by1, w * k - bx0) if ccw else (h * k - by1, bx0, h * k - by0, bx1)

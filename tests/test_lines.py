@@ -53,7 +53,7 @@ def test_a_line_holds_its_digits_in_order_touching_as_asked(digits):
     for touch, touching in ((0.0, 0), (1.0, 4)):  # gaps of 1 px or more never touch; all 4 pairs when asked
         rng = np.random.default_rng(5)
         size, slant = writer(rng)
-        canvas, boxes, n, text = line_of(images, labels, idx, size, slant, rng, touch)
+        canvas, boxes, n, text, _ = line_of(images, labels, idx, size, slant, rng, touch)
         assert text == "".join(str(labels[i]) for i in idx) == "01234"
         assert n == touching
         assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)  # left to right

@@ -174,6 +174,42 @@ def test_the_benchmark_pages_hold_the_clean_numbers_small():
         number_set(1, kind="scan")
 
 
+def test_the_benchmark_thin_pen_writes_touching_digits_one_by_one(mnist):
+    """A photo's thin pen draws each digit's own centre line: "321" written with every pair touching is three
+    strokes, where the centre line of their ink as one shape is one (the 1 a spur of the 2). compose()'s
+    layers are its digits each alone, their max the bitmap."""
+    from src.lines import line_of, writer
+    from tests import photos
+    from tests.numbers import compose
+
+    images, labels = mnist
+    idx = [int(np.nonzero(labels == d)[0][0]) for d in (3, 2, 1)]
+    rng = np.random.default_rng(2)
+    canvas, boxes, touching, text, pieces = line_of(images, labels, idx, *writer(rng), rng, touch=1.0)
+    assert (touching, text) == (2, "321")
+    bitmap = np.rint(np.clip(canvas, 0, 1) * 255).astype(np.uint8)
+    layers = np.zeros((3, *bitmap.shape), np.uint8)
+    for layer, (x0, y0, x1, y1), ink in zip(layers, boxes, pieces):
+        layer[y0:y1, x0:x1] = np.rint(np.clip(ink, 0, 1) * 255)
+
+    def strokes(pen: dict) -> int:  # connected parts of the centre line's graph
+        parent = list(range(len(pen["nodes"])))
+
+        def root(i):
+            while parent[i] != i:
+                i = parent[i]
+            return i
+        for a, b in pen["edges"]:
+            parent[root(a)] = root(b)
+        return len({root(i) for i in range(len(parent))})
+
+    assert strokes(photos._pen(bitmap, photos.THIN, np.random.default_rng(0), layers)) == 3
+    assert strokes(photos._pen(bitmap, photos.THIN, np.random.default_rng(0))) == 1
+    bitmap, meta = compose(np.random.default_rng(7))
+    assert meta["layers"].shape == (len(meta["number"].replace(" ", "")), *bitmap.shape)
+    assert (meta["layers"].max(axis=0) == bitmap).all()
+
+
 @pytest.mark.parametrize("deep, pieces", [(1.0, 3), (99.0, 4)])
 def test_a_cut_is_weighed_by_what_a_wide_half_would_read(deep, pieces):
     """Three rings joined by thin bridges, one mark 3.3 rings wide, and a stand-in classifier sure (0.9) of
