@@ -90,12 +90,9 @@ def compose(rng, digits=(4, 6), two_lines: float = TWO_LINES, turned: float = TU
         win = bitmap[m + t:m + t + c.shape[0], m + ind - left:m + ind - left + c.shape[1]]
         np.maximum(win, c, out=win)
     boxes = [(int(x0 - left + m), int(y0 + m), int(x1 - left + m), int(y1 + m)) for x0, y0, x1, y1 in boxes]
-    layers = np.zeros((len(boxes), h, w), np.float32)
-    for layer, (x0, y0, x1, y1), ink in zip(layers, boxes, pieces):  # a digit's box is its ink's size
-        layer[y0:y1, x0:x1] = ink
+    layers = layers_of(pieces, boxes, (h, w))
     turn = int(rng.choice([90, -90])) if rng.random() < turned else 0
     bitmap = np.rint(np.clip(bitmap, 0, 1) * 255).astype(np.uint8)
-    layers = np.rint(np.clip(layers, 0, 1) * 255).astype(np.uint8)
     if turn:  # a box's (x, y) -> (y, w - x) counterclockwise, (h - y, x) clockwise
         bitmap = np.ascontiguousarray(np.rot90(bitmap, 1 if turn > 0 else -1))
         layers = np.ascontiguousarray(np.rot90(layers, 1 if turn > 0 else -1, axes=(1, 2)))
@@ -103,6 +100,15 @@ def compose(rng, digits=(4, 6), two_lines: float = TWO_LINES, turned: float = TU
     meta = {"number": " ".join(truth), "turned": turn, "lines": lines, "touching": int(touching),
             "indices": used, "boxes": boxes, "layers": layers}
     return bitmap, meta
+
+
+def layers_of(inks: list[np.ndarray], boxes, shape) -> np.ndarray:
+    """Each digit's own ink (h, w) float in [0, 1] at its box (x0, y0, x1, y1), the box its ink's size, on a
+    canvas of `shape` (H, W) -> (digits, H, W) uint8: the digits each alone, as the bitmap holds them."""
+    layers = np.zeros((len(inks), *shape), np.float32)
+    for layer, (x0, y0, x1, y1), ink in zip(layers, boxes, inks):
+        layer[y0:y1, x0:x1] = ink
+    return np.rint(np.clip(layers, 0, 1) * 255).astype(np.uint8)
 
 
 def scan(bitmap: np.ndarray, rng) -> tuple[bytes, dict]:

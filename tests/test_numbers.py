@@ -180,7 +180,7 @@ def test_the_benchmark_thin_pen_writes_touching_digits_one_by_one(mnist):
     layers are its digits each alone, their max the bitmap."""
     from src.lines import line_of, writer
     from tests import photos
-    from tests.numbers import compose
+    from tests.numbers import compose, layers_of
 
     images, labels = mnist
     idx = [int(np.nonzero(labels == d)[0][0]) for d in (3, 2, 1)]
@@ -188,9 +188,7 @@ def test_the_benchmark_thin_pen_writes_touching_digits_one_by_one(mnist):
     canvas, boxes, touching, text, pieces = line_of(images, labels, idx, *writer(rng), rng, touch=1.0)
     assert (touching, text) == (2, "321")
     bitmap = np.rint(np.clip(canvas, 0, 1) * 255).astype(np.uint8)
-    layers = np.zeros((3, *bitmap.shape), np.uint8)
-    for layer, (x0, y0, x1, y1), ink in zip(layers, boxes, pieces):
-        layer[y0:y1, x0:x1] = np.rint(np.clip(ink, 0, 1) * 255)
+    layers = layers_of(pieces, boxes, bitmap.shape)
 
     def strokes(pen: dict) -> int:  # connected parts of the centre line's graph
         parent = list(range(len(pen["nodes"])))
@@ -431,7 +429,7 @@ def test_twelve_megapixel_photo_of_eight_digits_in_400_ms_on_one_core(good_model
     and with a line model of the shipped size beside the model; read right digit by digit (the tests' line
     model is a small run's, not the shipped one: only its time and its 8 digits count)."""
     from tests import photos
-    from tests.numbers import compose
+    from tests.numbers import compose, layers_of
 
     rng = np.random.default_rng(4)
     bitmap, meta = compose(rng, digits=(8, 8), two_lines=0, turned=0)
