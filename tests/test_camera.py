@@ -36,6 +36,7 @@ SETTLE_MS = 600
 # Measured (2026-12, this 2-core machine shared with other jobs, 7-15 frames/s): all 10 digits read right,
 # no digit shown in the blank stretches. At least 9 of 10, as the issue asks.
 RIGHT = 9
+LOOPS = 3  # loops of the file at most, while a scene has fewer than 2 frames read
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,13 @@ def scene_of(t_ms: float, timeline: list[dict]) -> int | None:
     return None
 
 
+def frames_per_scene(readings: list[dict], timeline: list[dict], start: float, loops: int) -> list[int]:
+    """How many readings fell in each scene's judged part, over `loops` loops of the file from media time `start`."""
+    loop_ms = timeline[-1]["end_ms"]
+    scenes = [scene_of(r["t_ms"], timeline) for r in readings if start <= r["t_ms"] < start + loops * loop_ms]
+    return [scenes.count(i) for i in range(len(timeline))]
+
+
 def test_camera_reads_the_digits_steadily(served, video):
     path, timeline = video
     loop_ms = timeline[-1]["end_ms"]
@@ -96,8 +104,13 @@ def test_camera_reads_the_digits_steadily(served, video):
         for k in range(5):  # spread over the loop
             page.wait_for_function("t => window.cameraReadings.at(-1).t_ms > t", arg=start + (k + 1) * loop_ms / 6, timeout=30_000)
             page.get_by_test_id("clear").click()
-        page.wait_for_function("t => window.cameraReadings.at(-1).t_ms > t", arg=start + loop_ms + 200, timeout=30_000)
-        readings, shown_text = page.evaluate("[window.cameraReadings, document.querySelector('[data-testid=camera-reading]').textContent]")
+        # A stall in the frame times (seen once in ~20 runs: 1 frame in a 1 s scene at 11 frames/s overall) leaves a
+        # scene too few frames to judge: such a scene is judged over the next loop as well, up to LOOPS in all.
+        for loops in range(1, LOOPS + 1):
+            page.wait_for_function("t => window.cameraReadings.at(-1).t_ms > t", arg=start + loops * loop_ms + 200, timeout=30_000)
+            readings, shown_text = page.evaluate("[window.cameraReadings, document.querySelector('[data-testid=camera-reading]').textContent]")
+            if min(frames_per_scene(readings, timeline, start, loops)) >= 2:
+                break
         delays, long_tasks = page.evaluate("[window.clickDelays, window.longTasks]")
 
         # Freeze (a tap on the picture): the frame read last and its reading go where a dropped file's result goes.
@@ -115,11 +128,11 @@ def test_camera_reads_the_digits_steadily(served, video):
         assert page.evaluate("window.camera.active") is False and page.locator("#camera-card").is_hidden()
         browser.close()
 
-    window = [r for r in readings if start <= r["t_ms"] < start + loop_ms]
+    window = [r for r in readings if start <= r["t_ms"] < start + loops * loop_ms]
     t = np.array([r["t_ms"] for r in window])
     fps = (len(t) - 1) * 1000 / (t[-1] - t[0])
     ms = np.median([r["ms"] for r in window])
-    print(f"\ncamera: {len(window)} frames analysed in {(t[-1] - t[0]) / 1000:.1f} s of video: {fps:.1f} frames/s, "
+    print(f"\ncamera: {len(window)} frames analysed in {loops} loop(s), {(t[-1] - t[0]) / 1000:.1f} s of video: {fps:.1f} frames/s, "
           f"{ms:.0f} ms a frame (median), click delays {max(delays):.0f} ms at most, long tasks {sorted(long_tasks)}")
     right, lines = 0, []
     for i, scene in enumerate(timeline):
