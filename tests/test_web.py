@@ -260,7 +260,8 @@ def test_real_photos_match_predict_py(open_page, served, good_model):
 
 def number_files(folder: Path) -> list[Path]:
     """The generated numbers of the number parity tests, as PNG files in `folder`: NUMBERS clean scans and
-    photos of tests/numbers.py (seed 0), two of them also small on a 12 MP page and one of those turned."""
+    photos of tests/numbers.py (seed 0), two of them also small on a 12 MP page and one of those turned, and a
+    turned number of touching digits."""
     from tests.numbers import number_set, on_page
 
     folder.mkdir()
@@ -276,6 +277,14 @@ def number_files(folder: Path) -> list[Path]:
                 if i == 2:  # the same page turned: a tall merged mark, kept as a column of digits
                     paths.append(folder / "page_2_turned.png")
                     Image.open(paths[-2]).rotate(90, expand=True).save(paths[-1])
+    # A turned number whose digits touch, merged into one or two marks: read turned, by the evidence of both
+    # ways against upright (segment._number), the first MNIST test digit of each label written 12 px into the next.
+    from tests.test_numbers import ink, line, page
+
+    images, labels = mnist_test_digits()
+    first = {d: int(np.nonzero(labels == d)[0][0]) for d in range(10)}
+    paths.append(folder / "merged_turned.png")
+    page([line([ink(images[first[int(c)]]) for c in "2792"], gap=-12)]).rotate(90, expand=True).save(paths[-1])
     return paths
 
 
@@ -296,8 +305,8 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     """Whole numbers, each digit read alone (no line model is served): the page reads the same number as
     predict.py, with the same boxes, digits and (within onnxruntime-web's float differences) probabilities:
     generated numbers of tests/numbers.py, clean scans and photos (saved as PNG), two of them also small on a
-    12 MP page and one of those turned (its digits merged at the working scale: read again on a crop), and
-    the real photos of numbers in ../shared/real-digits/multi."""
+    12 MP page and one of those turned (its digits merged at the working scale: read again on a crop), a
+    turned number of touching digits, and the real photos of numbers in ../shared/real-digits/multi."""
     folder = tmp_path / "numbers"
     paths = number_files(folder)
     real = sorted((REPO.parent / "shared" / "real-digits" / "multi").glob("*"))  # absent: the generated ones only
@@ -315,6 +324,7 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     merged = [len(once.read(folder / name)["digits"]) for name in pages]  # 6 digits each
     assert 1 in merged[:2] and all(len(results[name]["digits"]) > n for name, n in zip(pages, merged)), merged
     assert merged[2] == 1 and len(results[pages[2]]["digits"]) >= 3  # the tall mark: read again, kept
+    assert len(results["merged_turned.png"]["digits"]) >= 3  # read turned (upright: one digit)
     assert page.page.get_by_test_id("number").text_content() == results[paths[0].name]["number"]
     boxes = page.page.locator("[data-testid^=digit-box-]")
     assert boxes.count() == len(results[paths[0].name]["digits"])

@@ -20,6 +20,6 @@ export const DEFAULTS = {
     min_size: 0.05, min_thickness: 0.01, mark_peak: 0.5, mark_ink: 0.3, mark_contrast: 0.15, border_contact: 0.4, cut_contact: 0.85, cut_contrast: 0.3, edge: 0.01,
     desk_drop: 0.65, desk_step: 0.75, desk_edge: 0.5, desk_reach: 8, desk_ground: 0.1, desk_frame: 2, unsure_ground: 0.75, centre_weight: 2.0, merge: 0.25, merge_min: 0.02,
     // a whole number (segment.js)
-    line_overlap: 0.3, part_rel: 0.6, part_reach: 0.5, part_gap: 0.15, join_overlap: 0.6, join_try: 0.4, speck_rel: 0.4, flat_rel: 0.3, flat_long: 2.0, one_wide: 1.4, turn_tall: 1.5, split_try: 0.4, split_margin: 0.2, split_slants: [-0.3, -0.15, 0.0, 0.15, 0.3], split_tries: 16, split_deep: 1.0, split_apart: 2, split_at: 1.11, split_evidence: 1.5, read_shift: 1, second_look: 1.0, second_look_area: 0.5,
+    line_overlap: 0.3, part_rel: 0.6, part_reach: 0.5, part_gap: 0.15, join_overlap: 0.6, join_try: 0.4, speck_rel: 0.4, flat_rel: 0.3, flat_long: 2.0, one_wide: 1.4, turn_tall: 1.5, turn_merged: 2.0, turn_unsure: 0.8, split_try: 0.4, split_margin: 0.2, split_slants: [-0.3, -0.15, 0.0, 0.15, 0.3], split_tries: 16, split_deep: 1.0, split_apart: 2, split_at: 1.11, split_evidence: 1.5, read_shift: 1, second_look: 1.0, second_look_area: 0.5,
   },
 };

@@ -90,16 +90,18 @@ function _box(members, m) {
     Math.max(...members.map((i) => m.y1[i])), Math.max(...members.map((i) => m.x1[i]))];
 }
 
-// segment.py _vertical: do the marks stand in a column (a number turned 90 degrees)?
+// segment.py _vertical: do the marks stand in a column (a number turned 90 degrees)? -> how many marks of a
+// digit's size, when their box together is more than turn_tall x as tall as wide (1 or 2 marks: turn_merged x),
+// else 0.
 function _vertical(m, ok, p) {
   let idx = [];
   for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  if (!idx.length) return 0;
   const half = 0.5 * median64(idx.map((i) => m.side[i]));
   idx = idx.filter((i) => m.side[i] >= half);
-  if (idx.length < 3) return false;
   const h = Math.max(...idx.map((i) => m.y1[i])) - Math.min(...idx.map((i) => m.y0[i]));
   const w = Math.max(...idx.map((i) => m.x1[i])) - Math.min(...idx.map((i) => m.x0[i]));
-  return h > p.turn_tall * w;
+  return h > (idx.length >= 3 ? p.turn_tall : p.turn_merged) * w ? idx.length : 0;
 }
 
 // segment.py _groups: the digits as mark indices, per line, per digit, and the digits' typical height.
@@ -353,16 +355,22 @@ async function _number(g, inverted, p, unsure, frame, classify, lineModel = null
   const marks = _plausible(ink.d3, ink.t, ink.desk, p);
   const [x, box] = _input(ink, _one(ink, p, unsure, marks), p); // the single digit, exactly as preprocess reads it
   ink.info.box = box;
-  if (!_vertical(marks.m, marks.ok, p)) {
-    const lines = await _digits(ink, p, classify, marks);
-    const several = await _several(x, box, lines, p, classify);
-    return { input: x, info: ink.info, lines: several ? await read_lines(ink, lines, p, lineModel) : [] };
-  }
+  const column = _vertical(marks.m, marks.ok, p);
+  const upright = column < 3 ? await _digits(ink, p, classify, marks) : null;
+  const asUpright = async () => {
+    const several = await _several(x, box, upright, p, classify);
+    return { input: x, info: ink.info, lines: several ? await read_lines(ink, upright, p, lineModel) : [] };
+  };
+  // One or two marks in a column (touching digits of a turned number merged, or a digit upright) are tried
+  // turned only when the classifier is unsure of them upright (the geometric mean of its confidences).
+  if (column < 3 && !(column && _evidence(upright) < Math.log(p.turn_unsure))) return asUpright();
   // A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
   // digits the classifier is surer of (counterclockwise on a tie), each way cut and grouped afresh.
   let k = 1, lines = await _digits(_turn(ink, 1), p, classify);
   const other = await _digits(_turn(ink, -1), p, classify);
   if (_evidence(other) > _evidence(lines)) [k, lines] = [-1, other];
+  // turned, one or two marks must read as 3 digits or more, and more surely than upright
+  if (column < 3 && (lines.flat().length < 3 || _evidence(lines) <= _evidence(upright))) return asUpright();
   lines = await read_lines(_turn(ink, k), lines, p, lineModel);
   for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);
   return { input: x, info: ink.info, lines };

@@ -73,6 +73,10 @@ PREPROCESSING = {
     #                    tall, is part of no digit)
     "one_wide": 1.4,  # digits all within the single digit's box no wider than 1.4 x its height are that digit
     "turn_tall": 1.5,  # 3 or more digit-sized marks together 1.5 x as tall as wide: a number turned 90 degrees
+    "turn_merged": 2.0,  # ... 1 or 2 such marks 2 x as tall as wide (a turned number's touching digits merged: 2.2-2.4;
+    #                      a digit with a dash above it: 1.5-1.6) ...
+    "turn_unsure": 0.8,  # ... are tried turned when the classifier's confidence in them upright (the geometric mean)
+    #                      is under 0.8 (those merged digits: 0.22-0.65; a digit alone is mostly surer)
     "split_try": 0.4,  # a digit wider than 0.4 x the digits' median height may be touching digits (two 1s): cut in two
     "split_margin": 0.2,  # ... at a column of least ink, at least 0.2 of its width from either side ...
     "split_slants": [-0.3, -0.15, 0.0, 0.15, 0.3],  # ... along these slants (px right per px up) ...

@@ -13,7 +13,9 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
     half that may be two digits itself (three touching) is weighed by its own best cut;
   - turned 90 degrees: when the marks stand in a column (a number written along the long side of a
     sheet, photographed turned), the image is turned and read both ways; the way is the one whose digits
-    the classifier reads with the higher mean log-confidence: the whole number decides;
+    the classifier reads with the higher mean log-confidence: the whole number decides; one or two marks
+    in a column (touching digits merged), when the classifier is unsure of them upright, are read turned
+    where that gives 3 digits or more, read more surely than upright;
   - one digit: digits found all within the single digit's box, no wider than one digit may be, are that
     digit (a 7 and its bar apart).
 Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every input
@@ -96,17 +98,20 @@ def _box(members, m: dict) -> tuple[int, int, int, int]:
             int(max(m["y1"][i] for i in members)), int(max(m["x1"][i] for i in members)))
 
 
-def _vertical(m: dict, ok: np.ndarray, p: dict) -> bool:
-    """Do the marks stand in a column (a number turned 90 degrees)? At least 3 plausible marks of a digit's
-    size (their longer side at least half the median's) whose box together is more than turn_tall x as
-    tall as wide (one upright line, or two, is far wider than tall; one digit has fewer marks)."""
+def _vertical(m: dict, ok: np.ndarray, p: dict) -> int:
+    """Do the marks stand in a column (a number turned 90 degrees)? The plausible marks of a digit's size
+    (their longer side at least half the median's) -> how many there are, when their box together is more
+    than turn_tall x as tall as wide, else 0. Three or more: a column of digits (one upright line, or two, is
+    far wider than tall). One or two, more than turn_merged x as tall as wide: perhaps a turned number whose
+    touching digits merged into one or two marks, perhaps one upright digit (a 1, a 7): the classifier
+    decides (_number)."""
     idx = np.nonzero(ok)[0]
+    if len(idx) == 0:
+        return 0
     idx = idx[m["side"][idx] >= 0.5 * np.median(m["side"][idx])]
-    if len(idx) < 3:
-        return False
     h = int(m["y1"][idx].max() - m["y0"][idx].min())
     w = int(m["x1"][idx].max() - m["x0"][idx].min())
-    return h > p["turn_tall"] * w
+    return len(idx) if h > p["turn_tall" if len(idx) >= 3 else "turn_merged"] * w else 0
 
 
 def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[list[list[int]]], float]:
@@ -368,15 +373,26 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
         raise _with(e, ink["info"]) from None
     x, box = _input(ink, _one(ink, p, unsure, marks), p)  # the single digit, exactly as preprocess reads it
     ink["info"]["box"] = box
-    if not _vertical(*marks[:2], p):
-        lines = _digits(ink, p, classify, marks)
-        return x, ink["info"], read_lines(ink, lines, p, line_model) if _several(x, box, lines, p, classify) else []
+    column = _vertical(*marks[:2], p)
+    upright = _digits(ink, p, classify, marks) if column < 3 else None
+
+    def as_upright():
+        return x, ink["info"], read_lines(ink, upright, p, line_model) if _several(x, box, upright, p, classify) else []
+
+    # One or two marks in a column (touching digits of a turned number merged, or a digit upright: a 1, a 4
+    # in two strokes) are tried turned only when the classifier is unsure of them upright (the geometric
+    # mean of its confidences under turn_unsure: a digit alone is mostly surer; turning costs two readings).
+    if column < 3 and not (column and _evidence(upright) < np.log(p["turn_unsure"])):
+        return as_upright()
     # A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
     # digits the classifier is surer of on the whole (the mean log-confidence; counterclockwise on a tie).
     # Each way is cut and grouped afresh: the pieces of the wrong way, merely turned upside down, are not
     # the pieces the right way cuts. The line model then reads the way chosen (its own reading of both ways
     # chose no better: docs/results.md).
     k, lines = max(((k, _digits(_turn(ink, k), p, classify)) for k in (1, -1)), key=lambda kl: _evidence(kl[1]))
+    if column < 3 and (sum(map(len, lines)) < 3 or _evidence(lines) <= _evidence(upright)):
+        # turned, one or two marks must read as 3 digits or more, and more surely than upright
+        return as_upright()
     lines = read_lines(_turn(ink, k), lines, p, line_model)
     for line in lines:
         for dg in line:
