@@ -366,7 +366,7 @@ def test_a_number_turned_90_degrees_is_read_its_own_way(clf, sure, mnist, turn):
 def test_a_turned_number_whose_digits_touch_is_read_its_own_way(clf, sure, mnist, number, turn):
     """Digits written 12 px into each other (they are about 80 px tall) merge into one or two marks, too few to
     make a column of digits: the number is read turned where that reads 3 digits or more, more surely than
-    upright (before 2026-12-07 these read as one digit: 5, 9, 8, 8)."""
+    upright (before 2026-12-07 the shipped model read each as one digit: 4071 as 5 or 9, 2792 as 8)."""
     img = page([line(digits_of(sure, mnist, number, k=2), gap=-12)]).rotate(turn, expand=True)
     assert clf.read(img)["number"] == number
 
