@@ -315,11 +315,10 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     clf = DigitClassifier(good_model)
     assert clf.line_model is None
     same_readings(results, {p: clf.read(p) for p in paths + real})
+    # The page's second look is checked too: the small numbers on a 12 MP page, read without it (second_look
+    # 0), merge their digits into fewer marks than the page finds on its crop.
     once = DigitClassifier(good_model)
-    once.params = {**clf.params, "second_look": 0}  # the numbers whose crop was read again: boxes of the crop's scale
-    looked = [p.name for p in paths if [d["box"] for d in once.read(p)["digits"]] != [d["box"] for d in results[p.name]["digits"]]]
-    print(f"{len(looked)} of the {len(paths)} generated numbers read again on a crop")
-    assert len(looked) >= 3, looked  # so the page's second look is checked too (measured: 8 of the 23; 10 of 33 with 15 of each kind)
+    once.params = {**clf.params, "second_look": 0}
     pages = ("page_2.png", "page_3.png", "page_2_turned.png")
     merged = [len(once.read(folder / name)["digits"]) for name in pages]  # 6 digits each
     assert 1 in merged[:2] and all(len(results[name]["digits"]) > n for name, n in zip(pages, merged)), merged
