@@ -263,6 +263,7 @@ def number_files(folder: Path) -> list[Path]:
     photos of tests/numbers.py (seed 0), two of them also small on a 12 MP page and one of those turned, and a
     turned number of touching digits."""
     from tests.numbers import number_set, on_page
+    from tests.writing import ink, line, page
 
     folder.mkdir()
     paths = []
@@ -279,8 +280,6 @@ def number_files(folder: Path) -> list[Path]:
                     Image.open(paths[-2]).rotate(90, expand=True).save(paths[-1])
     # A turned number whose digits touch, merged into one or two marks: read turned, by the evidence of both
     # ways against upright (segment._number), the first MNIST test digit of each label written 12 px into the next.
-    from tests.test_numbers import ink, line, page
-
     images, labels = mnist_test_digits()
     first = {d: int(np.nonzero(labels == d)[0][0]) for d in range(10)}
     paths.append(folder / "merged_turned.png")
