@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -154,27 +155,41 @@ def test_probabilities_equal_onnxruntime_python(open_page, served, good_model, d
     assert (got.argmax(1) == want.argmax(1)).all()
 
 
+def beside(fn, items) -> Future:
+    """[fn(item) for item in items] in a thread, while the page reads the same files: predict.py's side of a
+    parity test on the second core (the page reads a file at a time, one wasm thread), not after the page's."""
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(lambda: [fn(item) for item in items])
+    pool.shutdown(wait=False)  # the thread ends with its task
+    return future
+
+
+def predict_py(clf, path) -> tuple:
+    """predict.py on one file -> (its digit, or None for "no digit found"; its 28x28 input or None)."""
+    try:
+        x = clf.preprocess(path)
+    except ImageError as e:
+        assert "no digit found" in str(e), e
+        return None, None
+    return clf.predict_arrays(x[None])[0].digit, x
+
+
 def page_matches_predict_py(page, clf, paths, timeout_s=60):
     """Classify `paths` in the page and with predict.py -> (outcomes page, outcomes predict.py, max |input
     diff| per file classified by both (NaN otherwise), page seconds); an outcome is the digit or None
     ("no digit found")."""
+    ours = beside(lambda p: predict_py(clf, p), paths)
     t0 = time.monotonic()
     results = page.set_files(paths, timeout_s)
     seconds = time.monotonic() - t0
     by_name = {r["name"]: r for r in results}
     assert [r["name"] for r in results] == [p.name for p in paths if p.name in by_name]  # in input order
     got, want, diffs = [], [], []
-    for p in paths:
+    for p, (digit, x) in zip(paths, ours.result()):
         r = by_name.get(p.name)
         got.append(None if r is None else r["digit"])
-        try:
-            x = clf.preprocess(p)
-        except ImageError as e:
-            assert "no digit found" in str(e), e
-            want.append(None)
-        else:
-            want.append(clf.predict_arrays(x[None])[0].digit)
-        diffs.append(np.abs(np.array(r["input"]) - x.ravel()).max() if r is not None and want[-1] is not None else np.nan)
+        want.append(digit)
+        diffs.append(np.abs(np.array(r["input"]) - x.ravel()).max() if r is not None and digit is not None else np.nan)
     return np.array(got, object), np.array(want, object), np.array(diffs), seconds
 
 
@@ -309,11 +324,12 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     folder = tmp_path / "numbers"
     paths = number_files(folder)
     real = sorted((REPO.parent / "shared" / "real-digits" / "multi").glob("*"))  # absent: the generated ones only
-    page = open_page(served)
-    results = {r["name"]: r for r in page.set_files(paths + real, timeout_s=300)}
     clf = DigitClassifier(good_model)
     assert clf.line_model is None
-    same_readings(results, {p: clf.read(p) for p in paths + real})
+    ours = beside(clf.read, paths + real)
+    page = open_page(served)
+    results = {r["name"]: r for r in page.set_files(paths + real, timeout_s=300)}
+    same_readings(results, dict(zip(paths + real, ours.result())))
     # The page's second look is checked too: the small numbers on a 12 MP page, read without it (second_look
     # 0), merge their digits into fewer marks than the page finds on its crop.
     once = DigitClassifier(good_model)
@@ -344,16 +360,18 @@ def test_numbers_read_whole_by_the_line_model_match_predict_py(open_page, good_m
     paths = [p for p in number_files(tmp_path / "numbers") if p.stem.split("_")[0] in ("clean", "photo")
              and int(p.stem.split("_")[1]) < 6]
     real = sorted((REPO.parent / "shared" / "real-digits" / "multi").glob("*"))
+    clf = DigitClassifier(site / "mnist.onnx")
+    assert clf.line_model is not None  # found beside the model, as the server will find it
+    single = DigitClassifier(good_model, lines=False)
+    ours = beside(lambda p: (clf.read(p), single.read(p)["digits"]), paths + real)
     with web_server("--model", str(site / "mnist.onnx")) as url:
         page = open_page(url)
         results = {r["name"]: r for r in page.set_files(paths + real, timeout_s=300)}
         assert "each line read whole by mnist.lines.onnx" in page.page.get_by_test_id("facts").text_content()
-    clf = DigitClassifier(site / "mnist.onnx")
-    assert clf.line_model is not None  # found beside the model, as the server found it
-    wanted = {p: clf.read(p) for p in paths + real}
+    mine = dict(zip(paths + real, ours.result()))
+    wanted = {p: read for p, (read, _) in mine.items()}
     same_readings(results, wanted)
-    single = DigitClassifier(good_model, lines=False)
-    alone = {p.name: single.read(p)["digits"] for p in paths}
+    alone = {p.name: mine[p][1] for p in paths}
     # Every way a line is read is among these, so the page's twin of each is checked above: the line model's
     # count and digits, cut between its columns ("cut"); the grouping's digits with both models' probabilities
     # ("both"); the grouping's digits as they were, where the line model counts otherwise but finds them
