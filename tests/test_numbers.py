@@ -340,6 +340,19 @@ def test_a_turned_number_whose_digits_touch_is_read_its_own_way(clf, sure, mnist
     assert clf.read(img)["number"] == number
 
 
+@pytest.mark.parametrize("turn", [90, -90])
+def test_a_number_of_two_lines_turned_is_read_its_own_way(clf, sure, mnist, turn):
+    """Two lines of 3 digits turned 90 degrees stand in two columns, their box about as tall as wide (no
+    column of digits): the marks share columns more often than lines, so the number is read turned where
+    that reads more surely than upright (before 2026-12-08 they were read as three lines across the columns:
+    "55 017 5" and "5 120 22" with this test's model)."""
+    img = page([line(digits_of(sure, mnist, "407")), line(digits_of(sure, mnist, "129"))]).rotate(turn, expand=True)
+    assert 0.8 < img.height / img.width < 1.25  # no column: that rule alone would read it upright
+    r = clf.read(img)
+    assert r["number"] == "407 129"
+    assert [d["digit"] for d in r["digits"]] == [4, 0, 7, 1, 2, 9]
+
+
 def test_read_agrees_with_predict_on_single_digits(clf, mnist):
     """A single digit reads as itself: always the same "digit" as predict(); the number that digit, one box,
     in 59 of these 60 (measured: the miss is a 6 half again as wide as tall, read as 67)."""

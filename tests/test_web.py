@@ -275,8 +275,8 @@ def test_real_photos_match_predict_py(open_page, served, good_model):
 
 def number_files(folder: Path) -> list[Path]:
     """The generated numbers of the number parity tests, as PNG files in `folder`: NUMBERS clean scans and
-    photos of tests/numbers.py (seed 0), two of them also small on a 12 MP page and one of those turned, and a
-    turned number of touching digits."""
+    photos of tests/numbers.py (seed 0), two of them also small on a 12 MP page and one of those turned, a
+    turned number of touching digits, and a turned number of two lines."""
     from tests.numbers import number_set, on_page
     from tests.writing import ink, line, page
 
@@ -299,6 +299,10 @@ def number_files(folder: Path) -> list[Path]:
     first = {d: int(np.nonzero(labels == d)[0][0]) for d in range(10)}
     paths.append(folder / "merged_turned.png")
     page([line([ink(images[first[int(c)]]) for c in "2792"], gap=-12)]).rotate(90, expand=True).save(paths[-1])
+    # Two lines turned: two columns whose marks share columns more often than lines (segment._across).
+    paths.append(folder / "rows_turned.png")
+    two = page([line([ink(images[first[int(c)]]) for c in number]) for number in ("407", "129")])
+    two.rotate(-90, expand=True).save(paths[-1])
     return paths
 
 
@@ -320,7 +324,8 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     predict.py, with the same boxes, digits and (within onnxruntime-web's float differences) probabilities:
     generated numbers of tests/numbers.py, clean scans and photos (saved as PNG), two of them also small on a
     12 MP page and one of those turned (its digits merged at the working scale: read again on a crop), a
-    turned number of touching digits, and the real photos of numbers in ../shared/real-digits/multi."""
+    turned number of touching digits, a number of two lines turned, and the real photos of numbers in
+    ../shared/real-digits/multi."""
     folder = tmp_path / "numbers"
     paths = number_files(folder)
     real = sorted((REPO.parent / "shared" / "real-digits" / "multi").glob("*"))  # absent: the generated ones only
@@ -339,6 +344,7 @@ def test_numbers_match_predict_py(open_page, served, good_model, tmp_path):
     assert 1 in merged[:2] and all(len(results[name]["digits"]) > n for name, n in zip(pages, merged)), merged
     assert merged[2] == 1 and len(results[pages[2]]["digits"]) >= 3  # the tall mark: read again, kept
     assert len(results["merged_turned.png"]["digits"]) >= 3  # read turned (upright: one digit)
+    assert results["rows_turned.png"]["number"] == "407 129"  # read turned (upright: three lines across)
     assert page.page.get_by_test_id("number").text_content() == results[paths[0].name]["number"]
     boxes = page.page.locator("[data-testid^=digit-box-]")
     assert boxes.count() == len(results[paths[0].name]["digits"])

@@ -90,6 +90,29 @@ function _box(members, m) {
     Math.max(...members.map((i) => m.y1[i])), Math.max(...members.map((i) => m.x1[i]))];
 }
 
+// segment.py _across: do 3 or more marks of a digit's size share columns more often than lines? Pairs whose
+// horizontal extents overlap by more than line_overlap x the shorter, against pairs whose vertical ones do
+// (a number of two lines turned 90 degrees, its box about as tall as wide).
+function _across(m, ok, p) {
+  let idx = [];
+  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  if (idx.length < 3) return false;
+  const half = 0.5 * median64(idx.map((i) => m.side[i]));
+  idx = idx.filter((i) => m.side[i] >= half);
+  const pairs = (a0, a1) => { // extents -> pairs that overlap so
+    let n = 0;
+    for (let i = 0; i < idx.length; i++) {
+      for (let j = i + 1; j < idx.length; j++) {
+        const [a, b] = [idx[i], idx[j]];
+        const over = Math.min(a1[a], a1[b]) - Math.max(a0[a], a0[b]);
+        if (over > p.line_overlap * Math.min(a1[a] - a0[a], a1[b] - a0[b])) n++;
+      }
+    }
+    return n;
+  };
+  return idx.length >= 3 && pairs(m.x0, m.x1) > pairs(m.y0, m.y1);
+}
+
 // segment.py _vertical: do the marks stand in a column (a number turned 90 degrees)? -> how many marks of a
 // digit's size, when their box together is more than turn_tall x as tall as wide (1 or 2 marks: turn_merged x),
 // else 0.
@@ -362,14 +385,16 @@ async function _number(g, inverted, p, unsure, frame, classify, lineModel = null
     return { input: x, info: ink.info, lines: several ? await read_lines(ink, upright, p, lineModel) : [] };
   };
   // One or two marks in a column (touching digits of a turned number merged, or a digit upright) are tried
-  // turned only when the classifier is unsure of them upright (the geometric mean of its confidences).
-  if (column < 3 && !(column && _evidence(upright) < Math.log(p.turn_unsure))) return asUpright();
+  // turned only when the classifier is unsure of them upright (the geometric mean of its confidences); so
+  // are marks that share columns more often than lines (a number of two lines turned).
+  const doubtful = column > 0 && column < 3 && _evidence(upright) < Math.log(p.turn_unsure);
+  if (column < 3 && !doubtful && !_across(marks.m, marks.ok, p)) return asUpright();
   // A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
   // digits the classifier is surer of (counterclockwise on a tie), each way cut and grouped afresh.
   let k = 1, lines = await _digits(_turn(ink, 1), p, classify);
   const other = await _digits(_turn(ink, -1), p, classify);
   if (_evidence(other) > _evidence(lines)) [k, lines] = [-1, other];
-  // turned, one or two marks must read as 3 digits or more, and more surely than upright
+  // turned, one or two marks (or two lines) must read as 3 digits or more, and more surely than upright
   if (column < 3 && (lines.flat().length < 3 || _evidence(lines) <= _evidence(upright))) return asUpright();
   lines = await read_lines(_turn(ink, k), lines, p, lineModel);
   for (const line of lines) for (const dg of line) dg.box = _unturn(dg.box, k, g.h, g.w);

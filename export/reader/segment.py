@@ -114,6 +114,24 @@ def _vertical(m: dict, ok: np.ndarray, p: dict) -> int:
     return len(idx) if h > p["turn_tall" if len(idx) >= 3 else "turn_merged"] * w else 0
 
 
+def _across(m: dict, ok: np.ndarray, p: dict) -> bool:
+    """Do 3 or more marks of a digit's size (as _vertical takes them) share columns more often than lines?
+    Pairs whose horizontal extents overlap by more than line_overlap x the shorter, against pairs whose
+    vertical extents do (as _lines groups a line): the rows and columns of a number of two lines turned
+    90 degrees, whose box is about as tall as wide."""
+    idx = np.nonzero(ok)[0]
+    if len(idx) < 3:
+        return False
+    idx = idx[m["side"][idx] >= 0.5 * np.median(m["side"][idx])]
+
+    def pairs(a0: np.ndarray, a1: np.ndarray) -> int:  # (n,) extents -> pairs that overlap so
+        over = np.minimum(a1[:, None], a1[None]) - np.maximum(a0[:, None], a0[None])
+        shorter = np.minimum((a1 - a0)[:, None], (a1 - a0)[None])
+        return int(np.triu(over > p["line_overlap"] * shorter, 1).sum())
+
+    return len(idx) >= 3 and pairs(m["x0"][idx], m["x1"][idx]) > pairs(m["y0"][idx], m["y1"][idx])
+
+
 def _groups(m: dict, ok: np.ndarray, inside: np.ndarray, p: dict) -> tuple[list[list[list[int]]], float]:
     """The digits as mark indices, per line (top down), per digit (left to right), and the digits'
     typical height in px (the median of the plausible marks')."""
@@ -382,7 +400,10 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
     # One or two marks in a column (touching digits of a turned number merged, or a digit upright: a 1, a 4
     # in two strokes) are tried turned only when the classifier is unsure of them upright (the geometric
     # mean of its confidences under turn_unsure: a digit alone is mostly surer; turning costs two readings).
-    if column < 3 and not (column and _evidence(upright) < np.log(p["turn_unsure"])):
+    # So are marks that share columns more often than lines (a number of two lines turned: its box is no
+    # column, about as tall as wide).
+    doubtful = 0 < column < 3 and _evidence(upright) < np.log(p["turn_unsure"])
+    if column < 3 and not doubtful and not _across(*marks[:2], p):
         return as_upright()
     # A column of marks: the number turned 90 degrees. Read it turned both ways; the way is the one whose
     # digits the classifier is surer of on the whole (the mean log-confidence; counterclockwise on a tie).
@@ -391,7 +412,7 @@ def _number(g: np.ndarray, inverted: bool, p: dict, unsure: bool, frame, classif
     # chose no better: docs/results.md).
     k, lines = max(((k, _digits(_turn(ink, k), p, classify)) for k in (1, -1)), key=lambda kl: _evidence(kl[1]))
     if column < 3 and (sum(map(len, lines)) < 3 or _evidence(lines) <= _evidence(upright)):
-        # turned, one or two marks must read as 3 digits or more, and more surely than upright
+        # turned, one or two marks (or two lines) must read as 3 digits or more, and more surely than upright
         return as_upright()
     lines = read_lines(_turn(ink, k), lines, p, line_model)
     for line in lines:
