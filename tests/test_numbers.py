@@ -345,7 +345,7 @@ def test_a_number_of_two_lines_turned_is_read_its_own_way(clf, sure, mnist, turn
     """Two lines of 3 digits turned 90 degrees stand in two columns, their box about as tall as wide (no
     column of digits): the marks share columns more often than lines, so the number is read turned where
     that reads more surely than upright (before 2026-12-08 they were read as three lines across the columns:
-    "55 017 5" and "5 120 22" with this test's model)."""
+    "55 017 5" and "5 120 22" with this test's model on the Zen 3 VM)."""
     img = page([line(digits_of(sure, mnist, "407")), line(digits_of(sure, mnist, "129"))]).rotate(turn, expand=True)
     assert 0.8 < img.height / img.width < 1.25  # no column: that rule alone would read it upright
     r = clf.read(img)
