@@ -90,15 +90,20 @@ function _box(members, m) {
     Math.max(...members.map((i) => m.y1[i])), Math.max(...members.map((i) => m.x1[i]))];
 }
 
+// segment.py _sized: the plausible marks of a digit's size (their longer side at least half the median's).
+function _sized(m, ok) {
+  const idx = [];
+  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  if (!idx.length) return idx;
+  const half = 0.5 * median64(idx.map((i) => m.side[i]));
+  return idx.filter((i) => m.side[i] >= half);
+}
+
 // segment.py _across: do 3 or more marks of a digit's size share columns more often than lines? Pairs whose
 // horizontal extents overlap by more than line_overlap x the shorter, against pairs whose vertical ones do
 // (a number of two lines turned 90 degrees, its box about as tall as wide).
 function _across(m, ok, p) {
-  let idx = [];
-  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
-  if (idx.length < 3) return false;
-  const half = 0.5 * median64(idx.map((i) => m.side[i]));
-  idx = idx.filter((i) => m.side[i] >= half);
+  const idx = _sized(m, ok);
   const pairs = (a0, a1) => { // extents -> pairs that overlap so
     let n = 0;
     for (let i = 0; i < idx.length; i++) {
@@ -117,11 +122,8 @@ function _across(m, ok, p) {
 // digit's size, when their box together is more than turn_tall x as tall as wide (1 or 2 marks: turn_merged x),
 // else 0.
 function _vertical(m, ok, p) {
-  let idx = [];
-  for (let c = 0; c < m.n; c++) if (ok[c]) idx.push(c);
+  const idx = _sized(m, ok);
   if (!idx.length) return 0;
-  const half = 0.5 * median64(idx.map((i) => m.side[i]));
-  idx = idx.filter((i) => m.side[i] >= half);
   const h = Math.max(...idx.map((i) => m.y1[i])) - Math.min(...idx.map((i) => m.y0[i]));
   const w = Math.max(...idx.map((i) => m.x1[i])) - Math.min(...idx.map((i) => m.x0[i]));
   return h > (idx.length >= 3 ? p.turn_tall : p.turn_merged) * w ? idx.length : 0;

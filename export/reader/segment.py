@@ -14,8 +14,9 @@ The ink is found as for one digit (preprocess._ink: steps 3-5, the same threshol
   - turned 90 degrees: when the marks stand in a column (a number written along the long side of a
     sheet, photographed turned), the image is turned and read both ways; the way is the one whose digits
     the classifier reads with the higher mean log-confidence: the whole number decides; one or two marks
-    in a column (touching digits merged), when the classifier is unsure of them upright, are read turned
-    where that gives 3 digits or more, read more surely than upright;
+    in a column (touching digits merged), when the classifier is unsure of them upright, and marks that share
+    columns more often than lines (two lines turned), are read turned where that gives 3 digits or more,
+    read more surely than upright;
   - one digit: digits found all within the single digit's box, no wider than one digit may be, are that
     digit (a 7 and its bar apart).
 Each digit then goes through MNIST's own steps (step 7) into its own canvas x canvas input. Every input
@@ -98,6 +99,12 @@ def _box(members, m: dict) -> tuple[int, int, int, int]:
             int(max(m["y1"][i] for i in members)), int(max(m["x1"][i] for i in members)))
 
 
+def _sized(m: dict, ok: np.ndarray) -> np.ndarray:
+    """The plausible marks of a digit's size: their longer side at least half the median's -> indices."""
+    idx = np.nonzero(ok)[0]
+    return idx[m["side"][idx] >= 0.5 * np.median(m["side"][idx])] if len(idx) else idx
+
+
 def _vertical(m: dict, ok: np.ndarray, p: dict) -> int:
     """Do the marks stand in a column (a number turned 90 degrees)? The plausible marks of a digit's size
     (their longer side at least half the median's) -> how many there are, when their box together is more
@@ -105,10 +112,9 @@ def _vertical(m: dict, ok: np.ndarray, p: dict) -> int:
     far wider than tall). One or two, more than turn_merged x as tall as wide: perhaps a turned number whose
     touching digits merged into one or two marks, perhaps one upright digit (a 1, a 7): the classifier
     decides (_number)."""
-    idx = np.nonzero(ok)[0]
+    idx = _sized(m, ok)
     if len(idx) == 0:
         return 0
-    idx = idx[m["side"][idx] >= 0.5 * np.median(m["side"][idx])]
     h = int(m["y1"][idx].max() - m["y0"][idx].min())
     w = int(m["x1"][idx].max() - m["x0"][idx].min())
     return len(idx) if h > p["turn_tall" if len(idx) >= 3 else "turn_merged"] * w else 0
@@ -119,10 +125,7 @@ def _across(m: dict, ok: np.ndarray, p: dict) -> bool:
     Pairs whose horizontal extents overlap by more than line_overlap x the shorter, against pairs whose
     vertical extents do (as _lines groups a line): the rows and columns of a number of two lines turned
     90 degrees, whose box is about as tall as wide."""
-    idx = np.nonzero(ok)[0]
-    if len(idx) < 3:
-        return False
-    idx = idx[m["side"][idx] >= 0.5 * np.median(m["side"][idx])]
+    idx = _sized(m, ok)
 
     def pairs(a0: np.ndarray, a1: np.ndarray) -> int:  # (n,) extents -> pairs that overlap so
         over = np.minimum(a1[:, None], a1[None]) - np.maximum(a0[:, None], a0[None])
